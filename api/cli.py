@@ -1,0 +1,286 @@
+"""The ``ledger`` command line.
+
+Exit codes: 0 success, 1 verification found a bad event, 2 bad input or unusable state (one line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from api.demo import DemoDay
+from api.settings import Settings
+from api.station import Station, StationNotInitialised
+from ledger.canonical import event_canonical_bytes
+from ledger.events import LedgerAggregate, WorkflowError
+from ledger.stores import ChainReader, StoreURLError
+from ledger.verify import VerificationReport
+from signing.errors import SigningError
+
+console = Console(highlight=False)
+
+
+class UsageError(Exception):
+    """Bad input: exit 2 with a one-line reason."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings()
+        result: int = args.handler(settings, args)
+        return result
+    except (
+        UsageError,
+        WorkflowError,
+        StationNotInitialised,
+        StoreURLError,
+        SigningError,
+        ValueError,
+    ) as exc:
+        print(f"ledger: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ledger",
+        description="Signed, hash-chained evidence ledger for apheresis donation.",
+    )
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    p = sub.add_parser("init", help="create the station CA, staff certificates and settings")
+    p.set_defaults(handler=cmd_init)
+
+    p = sub.add_parser("demo", help="simulate a day of donations, then verify the ledger")
+    p.add_argument("--donations", type=_positive, default=100)
+    p.add_argument("--seed", type=int, default=1)
+    p.set_defaults(handler=cmd_demo)
+
+    p = sub.add_parser("verify", help="recompute every hash, chain link and signature")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(handler=cmd_verify)
+
+    p = sub.add_parser("amend", help="correct a recorded value with a signed amendment")
+    p.add_argument("donation_no", help="13-digit donation number")
+    p.add_argument("--step", required=True, help="e.g. general_exam, pre_donation_test")
+    p.add_argument("--field", required=True, help="e.g. temperature_c")
+    p.add_argument("--value", required=True, help="new value (JSON: 36.8, true, \"text\")")
+    p.add_argument("--reason", required=True)
+    p.add_argument("--staff", required=True, help="staff id of the amending person")
+    p.set_defaults(handler=cmd_amend)
+
+    p = sub.add_parser("export-event", help="write one event's evidence for openssl")
+    p.add_argument("position", type=_positive, help="global position (notification id)")
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(handler=cmd_export_event)
+    return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+# -- commands -----------------------------------------------------------------------------------
+
+
+def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
+    station = Station.initialise(settings)
+    try:
+        console.print(
+            f"Station {settings.station_id} initialised: CA and staff certificates under "
+            f"{settings.pki_dir}, ledger at {settings.db}"
+        )
+    finally:
+        station.close()
+    return 0
+
+
+def _open_or_init(settings: Settings) -> Station:
+    try:
+        return Station.open(settings)
+    except StationNotInitialised:
+        console.print(f"No station under {settings.home}: initialising one.")
+        return Station.initialise(settings)
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    station = _open_or_init(settings)
+    try:
+        started = time.perf_counter()
+        day = DemoDay(station, args.seed)
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("donations", total=args.donations)
+            summary = day.run(args.donations, lambda: progress.advance(task))
+        elapsed = time.perf_counter() - started
+        table = Table(title=f"Simulated day (seed {args.seed}) in {elapsed:.1f} s")
+        table.add_column("what")
+        table.add_column("count", justify="right")
+        for label, value in (
+            ("donations registered", summary.donations),
+            ("completed and sealed", summary.completed),
+            ("deferred by hard rules", summary.deferred),
+            ("hard-rule overrides by a physician", summary.overrides),
+            ("plausibility alerts acknowledged", summary.alerts_acknowledged),
+            ("adverse reactions", summary.reactions),
+            ("amendments", summary.amendments),
+            ("missing co-signature slots at sealing", summary.missing_slots),
+            ("repeat donors", summary.repeat_donors),
+        ):
+            table.add_row(label, str(value))
+        console.print(table)
+        if summary.deferral_reasons:
+            reasons = ", ".join(f"{k} x{v}" for k, v in summary.deferral_reasons.most_common())
+            console.print(f"Deferral reasons: {reasons}")
+        return _verify(station, as_json=False)
+    finally:
+        station.close()
+
+
+def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
+    station = Station.open(settings)
+    try:
+        return _verify(station, as_json=args.json)
+    finally:
+        station.close()
+
+
+def _verify(station: Station, *, as_json: bool) -> int:
+    started = time.perf_counter()
+    report = station.verifier().verify()
+    elapsed = time.perf_counter() - started
+    if as_json:
+        print(json.dumps(_report_json(report, elapsed), ensure_ascii=False, indent=2))
+    elif report.ok:
+        console.print(
+            f"ledger verify: OK: {report.events} events, {report.aggregates} records, "
+            f"{report.signatures} signatures by {report.signers} signers, chain head "
+            f"{report.head_hash[:16]}... at position {report.last_position} "
+            f"({elapsed:.2f} s, {report.events / max(elapsed, 1e-9):,.0f} events/s)"
+        )
+    else:
+        first = report.failures[0]
+        console.print(f"ledger verify: FAILED at {first.describe()}", style="bold red")
+        for failure in report.failures[1:10]:
+            console.print(f"  also: {failure.describe()}")
+        console.print(f"{len(report.failures)} bad events of {report.events}")
+    return 0 if report.ok else 1
+
+
+def _report_json(report: VerificationReport, elapsed: float) -> dict[str, Any]:
+    return {
+        "ok": report.ok,
+        "events": report.events,
+        "aggregates": report.aggregates,
+        "signatures": report.signatures,
+        "signers": report.signers,
+        "event_types": dict(report.event_types),
+        "head_hash": report.head_hash,
+        "last_position": report.last_position,
+        "seconds": round(elapsed, 3),
+        "failures": [
+            {
+                "position": f.position,
+                "aggregate_id": f.aggregate_id,
+                "donation_no": f.donation_no,
+                "event_type": f.event_type,
+                "reason": f.reason,
+            }
+            for f in report.failures
+        ],
+    }
+
+
+def cmd_amend(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        value = json.loads(args.value)
+    except json.JSONDecodeError:
+        value = args.value
+    station = Station.open(settings)
+    try:
+        app = station.app
+        donation_id = app.find_donation(args.donation_no)
+        try:
+            signer = station.signer(args.staff)
+        except (SigningError, OSError) as exc:
+            raise UsageError(f"no credential for staff {args.staff}: {exc}") from exc
+        app.amend(
+            donation_id,
+            signer,
+            step=args.step,
+            field=args.field,
+            new_value=value,
+            reason=args.reason,
+        )
+        console.print(
+            f"Amended {args.step}.{args.field} of donation {args.donation_no} to {value!r}"
+        )
+        return 0
+    finally:
+        station.close()
+
+
+def cmd_export_event(settings: Settings, args: argparse.Namespace) -> int:
+    station = Station.open(settings)
+    try:
+        recorder: Any = station.app.recorder
+        notes = recorder.select_notifications(args.position, 1)
+        if not notes or notes[0].id != args.position:
+            raise UsageError(f"no event at position {args.position}")
+        event = station.app.mapper.to_domain_event(notes[0])
+        if not isinstance(event, LedgerAggregate.Event):
+            raise UsageError(f"position {args.position} holds no ledger event")
+        assert isinstance(recorder, ChainReader)
+        links = recorder.select_chain(args.position - 1, 1)
+        out: Path = args.out
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "event.json").write_bytes(event_canonical_bytes(event))
+        (out / "sig.p7s").write_bytes(base64.b64decode(event.signature))
+        (out / "chain.pem").write_bytes(station.pki.chain_pem())
+        link = links[0] if links and links[0].position == args.position else None
+        meta = {
+            "position": args.position,
+            "event_type": type(event).__name__,
+            "aggregate_id": str(event.originator_id),
+            "version": event.originator_version,
+            "actor": event.actor,
+            "event_hash": event.event_hash,
+            "chain_prev_hash": link.prev_hash if link else None,
+            "verify_with": (
+                "openssl cms -verify -binary -inform DER -in sig.p7s -content event.json "
+                "-CAfile chain.pem -out /dev/null && sha256sum event.json"
+            ),
+        }
+        (out / "evidence.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2))
+        console.print(
+            f"Exported position {args.position} ({type(event).__name__}) to {out}: "
+            "event.json, sig.p7s, chain.pem, evidence.json"
+        )
+        return 0
+    finally:
+        station.close()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

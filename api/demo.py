@@ -1,0 +1,256 @@
+"""A simulated day at the apheresis room: donors through every step, with the usual exceptions.
+
+Deterministic for a seed (values, not timestamps or keys): a few deferrals by hard rules, plausibility
+alerts acknowledged, a physician's override, adverse reactions, amendments and missing co-signatures.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from uuid import UUID
+
+from api.station import Station
+from ledger.donation import Step
+from ledger.identity import check_char
+
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘"
+GIVEN = ["伟", "芳", "娜", "敏", "静", "强", "磊", "军", "洋", "勇", "艳", "杰", "涛", "明", "超", "霞"]
+#: Names with characters beyond GB2312 (CJK extension A/B), as real registers hold.
+RARE_NAMES = ["王𬌗", "李㛃", "陈䶮"]
+REGIONS = ["330102", "330105", "330106", "330108", "330109", "330110"]
+ANSWERS = {
+    "recent_illness": False,
+    "medication_aspirin_7d": False,
+    "dental_work_3d": False,
+    "vaccination_recent": False,
+    "travel_malaria_area": False,
+    "understood_risks": True,
+}
+
+
+@dataclass
+class DemoSummary:
+    donations: int = 0
+    completed: int = 0
+    deferred: int = 0
+    deferral_reasons: Counter[str] = field(default_factory=Counter)
+    alerts_acknowledged: int = 0
+    overrides: int = 0
+    reactions: int = 0
+    amendments: int = 0
+    missing_slots: int = 0
+    repeat_donors: int = 0
+
+
+def resident_id(rng: random.Random, birth: date, sex: str) -> str:
+    sequence = rng.randrange(0, 500) * 2 + (1 if sex == "M" else 0)
+    first17 = f"{rng.choice(REGIONS)}{birth:%Y%m%d}{sequence:03d}"
+    return first17 + check_char(first17)
+
+
+class DemoDay:
+    def __init__(self, station: Station, seed: int) -> None:
+        self.station = station
+        self.rng = random.Random(seed)
+        self.summary = DemoSummary()
+        self.today = datetime.now(UTC).date()
+        self.sequence = self.rng.randrange(100000, 800000)
+        self.donors: list[tuple[str, str, str, date]] = []
+
+    def run(self, donations: int, progress: Callable[[], None] | None = None) -> DemoSummary:
+        for _ in range(donations):
+            self.one()
+            if progress is not None:
+                progress()
+        return self.summary
+
+    def _donor(self) -> tuple[str, str, str, date]:
+        rng = self.rng
+        if self.donors and rng.random() < 0.04:
+            self.summary.repeat_donors += 1
+            return rng.choice(self.donors)
+        sex = rng.choice("MF")
+        name = rng.choice(RARE_NAMES) if rng.random() < 0.03 else (
+            rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.randint(1, 2)))
+        )
+        birth = self.today - timedelta(days=rng.randint(19 * 366, 54 * 365))
+        donor = (resident_id(rng, birth, sex), name, sex, birth)
+        self.donors.append(donor)
+        return donor
+
+    def one(self) -> None:
+        rng, st, app = self.rng, self.station, self.station.app
+        summary = self.summary
+        summary.donations += 1
+        id_number, name, sex, birth = self._donor()
+        channel = rng.choice(["desk", "kiosk", "online", "wechat", "douyin_h5", "online"])
+        registrar = st.signer("C001") if channel == "desk" else st.system
+        donation_id = app.register_donor(
+            registrar,
+            channel=channel,
+            id_type="resident_id",
+            id_number=id_number,
+            name=name,
+            sex=sex,
+            birth_date=birth,
+            phone=f"13{rng.randrange(10**8, 10**9)}",
+            product=rng.choice(["platelets_single", "platelets_double", "platelets_plasma"]),
+            appointment_id=f"APT-{rng.randrange(10**6)}" if rng.random() < 0.84 else None,
+        )
+        donor = st.donor_signer(donation_id, fingerprint_verified=rng.random() < 0.9)
+        app.sign_consent(
+            donation_id,
+            donor,
+            answers=ANSWERS,
+            consent=True,
+            fingerprint_verified=True,
+            donor_certificate_serial=donor.certificate_serial,
+        )
+        self._cosign(donation_id, "informed_consent:examining_physician", "P001")
+        low_weight = rng.random() < 0.02
+        app.record_exam(
+            donation_id,
+            st.signer("P001"),
+            weight_kg=round(rng.uniform(40.0, 44.5) if low_weight else rng.uniform(52, 85), 1),
+            sbp_mmhg=(sbp := rng.randint(104, 136)),
+            dbp_mmhg=max(60, sbp - rng.randint(34, 50)) if rng.random() > 0.01 else 58,
+            pulse_per_min=rng.randint(64, 92),
+            temperature_c=round(rng.uniform(36.1, 37.2), 1),
+            findings="皮肤无黄染，穿刺部位无异常",
+        )
+        donation = app.donation(donation_id)
+        if donation.steps[Step.EXAM]["values"]["result"] == "fail":
+            self._defer(donation_id, ", ".join(o["rule_id"] for o in donation.prior_failures()))
+            return
+        low_hb = rng.random() < 0.04
+        hb = rng.uniform(105, 114) if low_hb else rng.uniform(125, 160)
+        plt_value = round(rng.uniform(180, 380), 0)
+        high_plt = rng.random() < 0.01
+        app.record_test(
+            donation_id,
+            st.signer("T001"),
+            hb_g_per_l=round(hb, 0),
+            hct_fraction=round(rng.uniform(0.37, 0.47), 2),
+            plt_10e9_per_l=452.0 if high_plt else plt_value,
+            alt_u_per_l=round(rng.uniform(8, 38), 0),
+            abo=rng.choice(["A", "B", "O", "AB"]),
+            instrument_id="XN-1000-0417",
+            reagent_lots={"cellpack": "C2611A", "hbsag_strip": "H2610B"},
+        )
+        doses = 2 if donation.product == "platelets_double" else 1
+        plasma = 200 if donation.product == "platelets_plasma" else 0
+        donation = app.donation(donation_id)
+        failures = [o["rule_id"] for o in donation.prior_failures()]
+        history = app.history_values(donation, plasma)
+        interval = history["days_since_last_platelet_donation"]
+        if interval is not None and interval < 14:
+            failures.append("interval.platelets.after_platelets")
+        overrides = {}
+        if failures == ["plt.max"]:
+            overrides = {"plt.max": "复测 448 (second analyser), physician approves"}
+            summary.overrides += 1
+        elif failures:
+            self._defer(donation_id, ", ".join(failures))
+            return
+        app.assess(
+            donation_id,
+            st.signer("P002"),
+            decision="eligible",
+            planned_doses=doses,
+            planned_plasma_ml=plasma,
+            overrides=overrides,
+        )
+        self.sequence += 1
+        number = f"90006{self.today:%y}{self.sequence:06d}"
+        app.assign_number(donation_id, st.system, number)
+        nurse = st.signer(rng.choice(["N001", "N002"]))
+        scans = [f"BAG-{number}", f"TUBE-{number}", f"SAMPLE-{number}"]
+        app.verify_pre_collection(
+            donation_id,
+            nurse,
+            scans=scans,
+            separator_model=rng.choice(["Trima Accel", "Amicus", "MCS+"]),
+            separator_serial=f"SEP-{rng.randrange(100, 999)}",
+            kit_lot="K2611-07",
+            acd_lot="ACD2610-3",
+            saline_lot="NS2611-1",
+            venipuncture_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        self._cosign(donation_id, "pre_collection:donor", donor)
+        volume = rng.randint(560, 590) if rng.random() < 0.03 else rng.randint(230, 300)
+        acknowledged = ["collection.volume.plausible"] if volume > 550 else []
+        summary.alerts_acknowledged += len(acknowledged)
+        started = datetime.now(UTC)
+        app.record_collection(
+            donation_id,
+            nurse,
+            acknowledged=acknowledged,
+            started_at=started.isoformat(timespec="seconds"),
+            ended_at=(started + timedelta(minutes=rng.randint(55, 95))).isoformat(
+                timespec="seconds"
+            ),
+            processed_blood_ml=rng.randint(2200, 3600),
+            acd_ml=rng.randint(230, 380),
+            product_volume_ml=volume,
+            platelet_yield_10e11=round(rng.uniform(2.5, 3.2) * doses, 2),
+            doses=doses,
+            plasma_ml=plasma,
+            auto_imported=True,
+        )
+        if rng.random() < 0.04:
+            app.record_reaction(
+                donation_id,
+                nurse,
+                reaction_type=rng.choice(["vasovagal", "citrate", "haematoma"]),
+                severity="mild",
+                onset_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                treatment="平卧休息，口服葡萄糖酸钙",
+                outcome="recovered",
+            )
+            summary.reactions += 1
+        app.verify_post_collection(donation_id, nurse, scans)
+        self._cosign(donation_id, "post_collection:donor", donor)
+        app.verify_heat_seal(donation_id, st.signer("S001"), scans)
+        if rng.random() < 0.05:
+            app.amend(
+                donation_id,
+                st.signer("P001"),
+                step=Step.EXAM,
+                field="temperature_c",
+                new_value=round(
+                    float(app.donation(donation_id).steps[Step.EXAM]["values"]["temperature_c"])
+                    + 0.2,
+                    1,
+                ),
+                reason="体温录入错误，按体温计读数更正 (transcription error)",
+            )
+            summary.amendments += 1
+        self._seal(donation_id)
+        summary.completed += 1
+
+    def _cosign(self, donation_id: UUID, slot: str, who: object) -> None:
+        if self.rng.random() < 0.02:
+            return  # never signed: a missing slot at sealing
+        signer = self.station.signer(who) if isinstance(who, str) else who
+        self.station.app.apply_signature(donation_id, signer, slot)  # type: ignore[arg-type]
+
+    def _defer(self, donation_id: UUID, reason: str) -> None:
+        self.station.app.assess(
+            donation_id,
+            self.station.signer("P002"),
+            decision="deferred",
+            defer_reason=reason,
+        )
+        self.summary.deferred += 1
+        for rule_id in reason.split(", "):
+            self.summary.deferral_reasons[rule_id] += 1
+        self._seal(donation_id)
+
+    def _seal(self, donation_id: UUID) -> None:
+        app = self.station.app
+        self.summary.missing_slots += len(app.donation(donation_id).missing_slots())
+        app.seal(donation_id, self.station.system)

@@ -1,0 +1,50 @@
+"""Settings from the environment (``LEDGER_*``), validated by pydantic-settings."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEVELOPMENT_PASSPHRASE = "development-only-passphrase"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LEDGER_", frozen=True)
+
+    #: ``sqlite:///PATH`` (embedded default) or ``postgresql://USER@HOST:PORT/DB``.
+    db: str = "sqlite:///var/ledger.sqlite"
+    #: Where the station PKI, the station secrets and exports live.
+    home: Path = Path("var")
+    #: Protects every private key and the station secrets at rest.
+    passphrase: SecretStr = SecretStr(DEVELOPMENT_PASSPHRASE)
+    station_id: str = "ZJBC-01"
+    station_name: str = "浙江省血液中心"
+    env: Literal["development", "production"] = "development"
+
+    @model_validator(mode="after")
+    def _no_default_secret_in_production(self) -> Settings:
+        if self.env == "production" and (
+            self.passphrase.get_secret_value() == DEVELOPMENT_PASSPHRASE
+        ):
+            raise ValueError("LEDGER_PASSPHRASE must be set in production")
+        return self
+
+    @property
+    def pki_dir(self) -> Path:
+        return self.home / "pki"
+
+    @property
+    def secrets_file(self) -> Path:
+        return self.home / "keys" / "station-secrets.json"
+
+    def passphrase_bytes(self) -> bytes:
+        return self.passphrase.get_secret_value().encode("utf-8")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

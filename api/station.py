@@ -1,0 +1,188 @@
+"""Wiring: settings -> PKI, station secrets, the ledger application and its verifier.
+
+This is the only place that puts the floors together (docs/design.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from api.roster import DEMO_STAFF, SYSTEM_STAFF_ID, StaffMember
+from api.settings import Settings
+from ledger.application import LedgerApp
+from ledger.events import WorkflowError
+from ledger.registry import SigningCredential
+from ledger.rules import StationParameters, load_rule_set, load_station_parameters
+from ledger.signer import CredentialSigner
+from ledger.stores import ensure_postgres_schema, persistence_env
+from ledger.verify import LedgerVerifier
+from signing.pki import StationPKI, subject_serial_number
+from signing.secrets import StationSecrets
+from signing.validation import CertificateValidator
+
+
+class StationNotInitialised(RuntimeError):
+    pass
+
+
+def station_parameters_dict(parameters: StationParameters) -> dict[str, Any]:
+    return {
+        "parameter_set": parameters.ref,
+        "e_signature_enabled": parameters.e_signature_enabled,
+        "mpv_enabled": parameters.mpv_enabled,
+        "station_name": parameters.station_name,
+        "department": parameters.department,
+        "form_phone_callback": parameters.form_phone_callback,
+        "form_template_code": parameters.form_template_code,
+        "required_signatures": {k: list(v) for k, v in parameters.required_signatures.items()},
+    }
+
+
+@dataclass
+class Station:
+    """One station's ledger: its application, PKI and signers."""
+
+    settings: Settings
+    pki: StationPKI
+    secrets: StationSecrets
+    app: LedgerApp
+    _signers: dict[str, CredentialSigner] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, settings: Settings) -> Station:
+        if not (settings.pki_dir / "root.cert.pem").exists() and not any(
+            settings.pki_dir.glob("*.pem")
+        ):
+            raise StationNotInitialised(
+                f"no station PKI under {settings.pki_dir}: run `ledger init` first"
+            )
+        pki = StationPKI.load(settings.pki_dir, settings.passphrase_bytes())
+        secrets = StationSecrets.load(settings.secrets_file, settings.passphrase_bytes())
+        return cls(settings, pki, secrets, _make_app(settings, secrets))
+
+    @classmethod
+    def initialise(
+        cls,
+        settings: Settings,
+        staff: Iterable[StaffMember] = DEMO_STAFF,
+        now: datetime | None = None,
+    ) -> Station:
+        """Create the station CA, secrets, staff certificates and the station configuration."""
+        now = now or datetime.now(UTC)
+        if settings.pki_dir.exists() and any(settings.pki_dir.iterdir()):
+            raise WorkflowError(f"{settings.pki_dir} already holds a station PKI")
+        settings.home.mkdir(parents=True, exist_ok=True)
+        pki = StationPKI.create(
+            settings.pki_dir, settings.station_name, settings.passphrase_bytes(), now
+        )
+        secrets = StationSecrets.generate()
+        secrets.save(settings.secrets_file, settings.passphrase_bytes())
+        station = cls(settings, pki, secrets, _make_app(settings, secrets))
+        members = list(staff)
+        for member in members:
+            pki.issue_staff(member.staff_id, member.name, member.role, now)
+        system = station.signer(SYSTEM_STAFF_ID)
+        for member in members:
+            credential = pki.load_staff(member.staff_id)
+            cert = credential.certificate
+            station.app.save(
+                SigningCredential.staff_issued(
+                    system,
+                    format(cert.serial_number, "x"),
+                    subject_id=subject_serial_number(cert),
+                    name=member.name,
+                    role=member.role,
+                    not_before=cert.not_valid_before_utc.isoformat(),
+                    not_after=cert.not_valid_after_utc.isoformat(),
+                    certificate_pem=_pem(cert),
+                )
+            )
+        parameters = station_parameters_dict(load_station_parameters())
+        parameters["station_name"] = settings.station_name
+        station.app.configure_station(station.signer("A001"), parameters)
+        return station
+
+    def close(self) -> None:
+        self.app.close()
+
+    # -- signers ------------------------------------------------------------------------------
+
+    def signer(self, staff_id: str) -> CredentialSigner:
+        """The signer of a staff member (the role comes from the certificate)."""
+        if staff_id not in self._signers:
+            credential = self.pki.load_staff(staff_id)
+            titles = credential.certificate.subject.get_attributes_for_oid(
+                x509.NameOID.TITLE
+            )
+            role = str(titles[0].value) if titles else "staff"
+            self._signers[staff_id] = CredentialSigner(credential, role)
+        return self._signers[staff_id]
+
+    @property
+    def system(self) -> CredentialSigner:
+        return self.signer(SYSTEM_STAFF_ID)
+
+    def donor_signer(
+        self, donation_id: UUID, *, fingerprint_verified: bool, now: datetime | None = None
+    ) -> CredentialSigner:
+        """Issue the donor's 24-hour certificate at signing time and record its issuance."""
+        now = now or datetime.now(UTC)
+        donation = self.app.donation(donation_id)
+        registration = donation.steps["registration"]["values"]
+        credential = self.pki.issue_donor(registration["donor_ref"], registration["name"], now)
+        cert = credential.certificate
+        self.app.save(
+            SigningCredential.donor_issued(
+                self.system,
+                format(cert.serial_number, "x"),
+                subject_id=subject_serial_number(cert),
+                donor_ref=registration["donor_ref"],
+                fingerprint_verified=fingerprint_verified,
+                issued_at=cert.not_valid_before_utc.isoformat(),
+                expires_at=cert.not_valid_after_utc.isoformat(),
+                certificate_pem=_pem(cert),
+            )
+        )
+        return CredentialSigner(credential, "donor")
+
+    # -- verification -------------------------------------------------------------------------
+
+    def validator(self, now: datetime | None = None) -> CertificateValidator:
+        return CertificateValidator(
+            [self.pki.root_certificate], [self.pki.crl(now or datetime.now(UTC))]
+        )
+
+    def verifier(self) -> LedgerVerifier:
+        recorder: Any = self.app.recorder
+
+        def select(start: int, limit: int) -> Any:
+            return recorder.select_notifications(start, limit)
+
+        return LedgerVerifier(recorder, select, self.app.mapper, self.validator())
+
+
+def _make_app(settings: Settings, secrets: StationSecrets) -> LedgerApp:
+    env = persistence_env(settings.db)
+    if "SQLITE_DBNAME" in env:
+        from pathlib import Path
+
+        Path(env["SQLITE_DBNAME"]).parent.mkdir(parents=True, exist_ok=True)
+    else:
+        ensure_postgres_schema(env)
+    return LedgerApp(
+        env,
+        rule_set=load_rule_set(),
+        secrets=secrets,
+        station_id=settings.station_id,
+    )
+
+
+def _pem(certificate: x509.Certificate) -> str:
+    return certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")

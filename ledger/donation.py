@@ -1,0 +1,609 @@
+"""The Donation aggregate: one component-donation visit, from registration to sealing.
+
+Commands validate the order of the workflow (shared/docs/domain.md §1) and who may sign each step;
+rule outcomes are evaluated by the application (which knows the rule set and the donor's history)
+and passed in, and the aggregate refuses to move on while a hard rule fails unoverridden or an alert
+is unacknowledged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from ledger.events import LedgerAggregate, Signer, WorkflowError, require_role
+
+
+class Step(StrEnum):
+    REGISTRATION = "registration"
+    CONSENT = "informed_consent"
+    EXAM = "general_exam"
+    TEST = "pre_donation_test"
+    ASSESSMENT = "eligibility"
+    NUMBER = "donation_number"
+    PRE_COLLECTION = "pre_collection"
+    COLLECTION = "collection"
+    POST_COLLECTION = "post_collection"
+    HEAT_SEAL = "heat_seal"
+
+
+class Role(StrEnum):
+    CLERK = "registration_clerk"
+    DONOR = "donor"
+    EXAMINING_PHYSICIAN = "examining_physician"
+    TECHNICIAN = "screening_technician"
+    EVALUATING_PHYSICIAN = "evaluating_physician"
+    NURSE = "collection_nurse"
+    SEALER = "sealing_staff"
+    SYSTEM = "system"
+    ADMINISTRATOR = "administrator"
+    QUALITY_MANAGER = "quality_manager"
+
+
+PHYSICIANS = (Role.EXAMINING_PHYSICIAN, Role.EVALUATING_PHYSICIAN)
+STAFF_ROLES = tuple(r for r in Role if r not in (Role.DONOR, Role.SYSTEM))
+
+#: Who records (and so signs) each step.
+RECORDERS: Mapping[Step, tuple[str, ...]] = {
+    Step.REGISTRATION: (Role.CLERK, Role.SYSTEM),
+    Step.CONSENT: (Role.DONOR,),
+    Step.EXAM: (Role.EXAMINING_PHYSICIAN,),
+    Step.TEST: (Role.TECHNICIAN,),
+    Step.ASSESSMENT: PHYSICIANS,
+    Step.NUMBER: (Role.SYSTEM,),
+    Step.PRE_COLLECTION: (Role.NURSE,),
+    Step.COLLECTION: (Role.NURSE,),
+    Step.POST_COLLECTION: (Role.NURSE,),
+    Step.HEAT_SEAL: (Role.SEALER, Role.NURSE),
+}
+
+#: Fields common to every ledger event (not step values).
+COMMON_FIELDS = frozenset(
+    {
+        "originator_id",
+        "originator_version",
+        "originator_topic",
+        "timestamp",
+        "actor",
+        "actor_role",
+        "prev_hash",
+        "rule_set",
+        "rule_outcomes",
+        "signature",
+        "event_hash",
+    }
+)
+
+
+def step_values(event: Any) -> dict[str, Any]:
+    """The step's recorded values: the event's own fields, without identity and evidence."""
+    return {
+        f.name: getattr(event, f.name)
+        for f in dataclasses.fields(event)
+        if f.name not in COMMON_FIELDS
+    }
+
+
+def unresolved(outcomes: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Outcomes that block the workflow: a hard FAIL not overridden, an ALERT not acknowledged."""
+    return [o for o in outcomes if o.get("outcome") in ("fail", "alert")]
+
+
+def describe(outcomes: Sequence[Mapping[str, Any]]) -> str:
+    return "; ".join(
+        f"{o['rule_id']} value {o.get('value')} limit {o.get('limit')} ({o['outcome']})"
+        for o in outcomes
+    )
+
+
+class Donation(LedgerAggregate):
+    """One donation visit. Key: a UUID chosen at registration; the number comes later."""
+
+    def __init__(self) -> None:
+        self.steps: dict[str, dict[str, Any]] = {}
+        self.status = "open"
+        self.donor_id = ""
+        self.station_id = ""
+        self.product = ""
+        self.donation_no = ""
+        self.required_slots: list[dict[str, str]] = []
+        self.cosignatures: dict[str, dict[str, Any]] = {}
+        self.reactions: list[dict[str, Any]] = []
+        self.amendments: list[dict[str, Any]] = []
+        self.events_by_version: dict[int, str] = {}
+        self.decision = ""
+
+    # -- events ---------------------------------------------------------------------------------
+
+    class StepEvent(LedgerAggregate.Event):
+        STEP = ""
+
+        def apply_state(self, aggregate: Any) -> None:
+            aggregate.events_by_version[self.originator_version] = type(self).__name__
+            aggregate.steps[self.STEP] = {
+                "version": self.originator_version,
+                "event_hash": self.event_hash,
+                "event_type": type(self).__name__,
+                "actor": self.actor,
+                "timestamp": self.timestamp,
+                "values": step_values(self),
+                "rule_outcomes": self.rule_outcomes,
+            }
+            self.after(aggregate)
+
+        def after(self, aggregate: Any) -> None:
+            """Extra state changes of a step (status, number...)."""
+
+    class DonorRegistered(LedgerAggregate.Created):
+        station_id: str
+        channel: str
+        donor_id: str
+        donor_ref: str
+        id_type: str
+        id_number_masked: str
+        name: str
+        sex: str
+        birth_date: str
+        phone: str
+        product_requested: str
+        appointment_id: str | None
+        required_slots: list[dict[str, str]]
+
+        def apply_state(self, aggregate: Any) -> None:
+            aggregate.events_by_version[self.originator_version] = "DonorRegistered"
+            aggregate.donor_id = self.donor_id
+            aggregate.station_id = self.station_id
+            aggregate.product = self.product_requested
+            aggregate.required_slots = list(self.required_slots)
+            aggregate.steps[Step.REGISTRATION] = {
+                "version": self.originator_version,
+                "event_hash": self.event_hash,
+                "event_type": "DonorRegistered",
+                "actor": self.actor,
+                "timestamp": self.timestamp,
+                "values": step_values(self),
+                "rule_outcomes": self.rule_outcomes,
+            }
+
+    class InformedConsentSigned(StepEvent):
+        STEP = Step.CONSENT
+        form_template_code: str
+        form_version: str
+        answers: dict[str, Any]
+        consent: bool
+        fingerprint_verified: bool
+        donor_certificate_serial: str
+
+    class GeneralExamRecorded(StepEvent):
+        STEP = Step.EXAM
+        weight_kg: float
+        sbp_mmhg: int
+        dbp_mmhg: int
+        pulse_per_min: int
+        temperature_c: float
+        findings: str
+        result: str
+        defer_reason: str
+
+    class PreDonationTestRecorded(StepEvent):
+        STEP = Step.TEST
+        hb_g_per_l: float
+        hct_fraction: float
+        plt_10e9_per_l: float
+        mpv_fl: float | None
+        alt_u_per_l: float | None
+        hbsag: str
+        syphilis: str
+        abo: str
+        instrument_id: str
+        reagent_lots: dict[str, str]
+        auto_imported: bool
+
+    class EligibilityAssessed(StepEvent):
+        STEP = Step.ASSESSMENT
+        decision: str
+        planned_doses: int
+        planned_plasma_ml: int
+        predicted_post_plt_10e9_per_l: float | None
+        defer_reason: str
+        overrides: dict[str, str]
+
+        def after(self, aggregate: Any) -> None:
+            aggregate.decision = self.decision
+            if self.decision == "deferred":
+                aggregate.status = "deferred"
+
+    class DonationNumberAssigned(StepEvent):
+        STEP = Step.NUMBER
+        donation_no: str
+        label_set_printed: bool
+
+        def after(self, aggregate: Any) -> None:
+            aggregate.donation_no = self.donation_no
+
+    class PreCollectionVerified(StepEvent):
+        STEP = Step.PRE_COLLECTION
+        scans: list[str]
+        separator_model: str
+        separator_serial: str
+        kit_lot: str
+        acd_lot: str
+        saline_lot: str
+        venipuncture_at: str
+        labels_match: bool
+
+    class ApheresisCollected(StepEvent):
+        STEP = Step.COLLECTION
+        started_at: str
+        ended_at: str
+        processed_blood_ml: int
+        acd_ml: int
+        product_volume_ml: int
+        platelet_yield_10e11: float
+        doses: int
+        plasma_ml: int
+        auto_imported: bool
+
+    class PostCollectionVerified(StepEvent):
+        STEP = Step.POST_COLLECTION
+        scans: list[str]
+        labels_match: bool
+
+    class HeatSealVerified(StepEvent):
+        STEP = Step.HEAT_SEAL
+        scans: list[str]
+        labels_match: bool
+
+    class AdverseReactionRecorded(LedgerAggregate.Event):
+        reaction_type: str
+        severity: str
+        onset_at: str
+        treatment: str
+        outcome: str
+
+        def apply_state(self, aggregate: Any) -> None:
+            aggregate.events_by_version[self.originator_version] = "AdverseReactionRecorded"
+            aggregate.reactions.append({"version": self.originator_version, **step_values(self)})
+
+    class SignatureApplied(LedgerAggregate.Event):
+        slot: str
+        target_version: int
+        target_hash: str
+
+        def apply_state(self, aggregate: Any) -> None:
+            aggregate.events_by_version[self.originator_version] = "SignatureApplied"
+            aggregate.cosignatures[self.slot] = {
+                "version": self.originator_version,
+                "actor": self.actor,
+                "timestamp": self.timestamp,
+                "target_version": self.target_version,
+            }
+
+    class RecordAmended(LedgerAggregate.Event):
+        step: str
+        target_version: int
+        field: str
+        old_value: Any
+        new_value: Any
+        reason: str
+        prior_hash: str
+
+        def apply_state(self, aggregate: Any) -> None:
+            aggregate.events_by_version[self.originator_version] = "RecordAmended"
+            aggregate.steps[self.step]["values"][self.field] = self.new_value
+            aggregate.amendments.append(
+                {
+                    "version": self.originator_version,
+                    "step": self.step,
+                    "field": self.field,
+                    "old_value": self.old_value,
+                    "new_value": self.new_value,
+                    "reason": self.reason,
+                    "actor": self.actor,
+                    "timestamp": self.timestamp,
+                    "event_hash": self.event_hash,
+                }
+            )
+
+    class DonationRecordSealed(LedgerAggregate.Event):
+        final_status: str
+        missing_slots: list[dict[str, str]]
+        step_hashes: dict[str, str]
+
+        def apply_state(self, aggregate: Any) -> None:
+            aggregate.events_by_version[self.originator_version] = "DonationRecordSealed"
+            aggregate.status = "sealed"
+
+    # -- commands -------------------------------------------------------------------------------
+
+    @classmethod
+    def register(
+        cls,
+        signer: Signer,
+        donation_id: UUID,
+        *,
+        station_id: str,
+        channel: str,
+        donor_id: UUID,
+        donor_ref: str,
+        id_type: str,
+        id_number_masked: str,
+        name: str,
+        sex: str,
+        birth_date: str,
+        phone: str,
+        product_requested: str,
+        appointment_id: str | None,
+        required_slots: Sequence[Mapping[str, str]],
+        rule_set: str,
+        rule_outcomes: Sequence[Mapping[str, Any]],
+    ) -> Donation:
+        require_role(signer, RECORDERS[Step.REGISTRATION], "registration")
+        return cls._open(
+            cls.DonorRegistered,
+            signer,
+            donation_id,
+            rule_set=rule_set,
+            rule_outcomes=rule_outcomes,
+            station_id=station_id,
+            channel=channel,
+            donor_id=str(donor_id),
+            donor_ref=donor_ref,
+            id_type=id_type,
+            id_number_masked=id_number_masked,
+            name=name,
+            sex=sex,
+            birth_date=birth_date,
+            phone=phone,
+            product_requested=product_requested,
+            appointment_id=appointment_id,
+            required_slots=[dict(s) for s in required_slots],
+        )
+
+    def _check_open(self) -> None:
+        if self.status == "sealed":
+            raise WorkflowError("the donation record is sealed: only amendments are accepted")
+
+    def _require(self, *steps: Step) -> None:
+        for step in steps:
+            if step not in self.steps:
+                raise WorkflowError(f"step {step} has not been recorded yet")
+
+    def _record_step(
+        self,
+        event_class: type[Donation.StepEvent],
+        signer: Signer,
+        rule_set: str,
+        rule_outcomes: Sequence[Mapping[str, Any]],
+        **fields: Any,
+    ) -> None:
+        step = Step(event_class.STEP)
+        self._check_open()
+        if step in self.steps:
+            raise WorkflowError(f"step {step} is already recorded; correct it with an amendment")
+        require_role(signer, RECORDERS[step], str(step))
+        alerts = [o for o in rule_outcomes if o.get("outcome") == "alert"]
+        if alerts:
+            raise WorkflowError(f"unacknowledged plausibility alert: {describe(alerts)}")
+        self._record(
+            event_class, signer, rule_set=rule_set, rule_outcomes=rule_outcomes, **fields
+        )
+
+    def sign_consent(self, signer: Signer, **fields: Any) -> None:
+        self._require(Step.REGISTRATION)
+        if self.status == "deferred":
+            raise WorkflowError("the donor is deferred")
+        if fields.get("consent") is not True:
+            raise WorkflowError("informed consent must be given to proceed")
+        self._record_step(self.InformedConsentSigned, signer, "", (), **fields)
+
+    def record_exam(
+        self,
+        signer: Signer,
+        rule_set: str,
+        rule_outcomes: Sequence[Mapping[str, Any]],
+        **fields: Any,
+    ) -> None:
+        self._require(Step.CONSENT)
+        self._record_step(self.GeneralExamRecorded, signer, rule_set, rule_outcomes, **fields)
+
+    def record_test(
+        self,
+        signer: Signer,
+        rule_set: str,
+        rule_outcomes: Sequence[Mapping[str, Any]],
+        **fields: Any,
+    ) -> None:
+        self._require(Step.EXAM)
+        self._record_step(
+            self.PreDonationTestRecorded, signer, rule_set, rule_outcomes, **fields
+        )
+
+    def prior_failures(self) -> list[Mapping[str, Any]]:
+        failures: list[Mapping[str, Any]] = []
+        for step in (Step.REGISTRATION, Step.EXAM, Step.TEST):
+            record = self.steps.get(step)
+            if record:
+                failures.extend(o for o in record["rule_outcomes"] if o["outcome"] == "fail")
+        return failures
+
+    def assess(
+        self,
+        signer: Signer,
+        rule_set: str,
+        rule_outcomes: Sequence[Mapping[str, Any]],
+        **fields: Any,
+    ) -> None:
+        self._require(Step.EXAM)
+        decision = fields["decision"]
+        overrides: Mapping[str, str] = fields["overrides"]
+        if overrides and signer.role not in PHYSICIANS:
+            raise WorkflowError("only a physician may override a hard rule")
+        if any(not str(reason).strip() for reason in overrides.values()):
+            raise WorkflowError("an override needs a reason")
+        if decision == "eligible":
+            self._require(Step.TEST)
+            failing = [
+                o
+                for o in [*self.prior_failures(), *rule_outcomes]
+                if o["outcome"] == "fail" and o["rule_id"] not in overrides
+            ]
+            if failing:
+                raise WorkflowError(f"hard rule failed: {describe(failing)}")
+        elif decision == "deferred":
+            if not str(fields.get("defer_reason", "")).strip():
+                raise WorkflowError("a deferral needs a reason")
+        else:
+            raise WorkflowError(f"unknown decision {decision!r}")
+        self._record_step(self.EligibilityAssessed, signer, rule_set, rule_outcomes, **fields)
+
+    def assign_number(self, signer: Signer, donation_no: str, label_set_printed: bool) -> None:
+        self._require(Step.ASSESSMENT)
+        if self.decision != "eligible":
+            raise WorkflowError("a donation number is assigned only after an eligible assessment")
+        self._record_step(
+            self.DonationNumberAssigned,
+            signer,
+            "",
+            (),
+            donation_no=donation_no,
+            label_set_printed=label_set_printed,
+        )
+
+    def verify_pre_collection(self, signer: Signer, **fields: Any) -> None:
+        self._require(Step.NUMBER)
+        self._record_step(self.PreCollectionVerified, signer, "", (), **fields)
+
+    def record_collection(
+        self,
+        signer: Signer,
+        rule_set: str,
+        rule_outcomes: Sequence[Mapping[str, Any]],
+        **fields: Any,
+    ) -> None:
+        self._require(Step.PRE_COLLECTION)
+        if self.decision != "eligible":
+            raise WorkflowError("no collection before an eligible assessment")
+        self._record_step(self.ApheresisCollected, signer, rule_set, rule_outcomes, **fields)
+
+    def verify_post_collection(self, signer: Signer, **fields: Any) -> None:
+        self._require(Step.COLLECTION)
+        self._record_step(self.PostCollectionVerified, signer, "", (), **fields)
+
+    def verify_heat_seal(self, signer: Signer, **fields: Any) -> None:
+        self._require(Step.POST_COLLECTION)
+        self._record_step(self.HeatSealVerified, signer, "", (), **fields)
+
+    def record_reaction(self, signer: Signer, **fields: Any) -> None:
+        self._check_open()
+        self._require(Step.CONSENT)
+        require_role(signer, (Role.NURSE, *PHYSICIANS), "an adverse reaction")
+        self._record(self.AdverseReactionRecorded, signer, **fields)
+
+    def slot(self, name: str) -> Mapping[str, str]:
+        for slot in self.required_slots:
+            if slot["slot"] == name:
+                return slot
+        raise WorkflowError(f"no signature slot {name!r} on this donation")
+
+    def apply_signature(self, signer: Signer, slot_name: str) -> None:
+        self._check_open()
+        slot = self.slot(slot_name)
+        if slot["state"] != "required":
+            raise WorkflowError(f"signature slot {slot_name} is {slot['state']}")
+        if slot_name in self.cosignatures:
+            raise WorkflowError(f"signature slot {slot_name} is already signed")
+        require_role(signer, (slot["role"],), f"slot {slot_name}")
+        target = self.steps.get(slot["step"])
+        if target is None:
+            raise WorkflowError(f"step {slot['step']} has not been recorded yet")
+        self._record(
+            self.SignatureApplied,
+            signer,
+            slot=slot_name,
+            target_version=target["version"],
+            target_hash=target["event_hash"],
+        )
+
+    def missing_slots(self) -> list[dict[str, str]]:
+        """Required co-signatures never given (for a step that was recorded)."""
+        return [
+            dict(slot)
+            for slot in self.required_slots
+            if slot["state"] == "required"
+            and slot["step"] in self.steps
+            and slot["slot"] not in self.cosignatures
+        ]
+
+    def seal(self, signer: Signer) -> None:
+        self._check_open()
+        require_role(signer, (Role.SYSTEM,), "sealing")
+        if self.status == "open":
+            self._require(Step.HEAT_SEAL)
+        self._record(
+            self.DonationRecordSealed,
+            signer,
+            final_status="completed" if self.status == "open" else self.status,
+            missing_slots=self.missing_slots(),
+            step_hashes={step: record["event_hash"] for step, record in self.steps.items()},
+        )
+
+    def amend(
+        self,
+        signer: Signer,
+        *,
+        step: str,
+        field: str,
+        new_value: Any,
+        reason: str,
+        rule_set: str,
+        rule_outcomes: Sequence[Mapping[str, Any]],
+    ) -> None:
+        require_role(signer, STAFF_ROLES, "an amendment")
+        record = self.steps.get(step)
+        if record is None:
+            raise WorkflowError(f"step {step!r} has not been recorded on this donation")
+        values = record["values"]
+        if field not in values:
+            raise WorkflowError(f"step {step} has no field {field!r}")
+        if not reason.strip():
+            raise WorkflowError("an amendment needs a reason")
+        old_value = values[field]
+        if old_value == new_value:
+            raise WorkflowError(f"{field} is already {new_value!r}")
+        if old_value is not None and new_value is not None and not _same_kind(old_value, new_value):
+            raise WorkflowError(
+                f"{field} holds {type(old_value).__name__}, not {type(new_value).__name__}"
+            )
+        self._record(
+            self.RecordAmended,
+            signer,
+            rule_set=rule_set,
+            rule_outcomes=rule_outcomes,
+            step=step,
+            target_version=record["version"],
+            field=field,
+            old_value=old_value,
+            new_value=new_value,
+            reason=reason,
+            prior_hash=self._value_source_hash(step, field),
+        )
+
+    def _value_source_hash(self, step: str, field: str) -> str:
+        """Hash of the event that set the value being amended (the step or its last amendment)."""
+        for amendment in reversed(self.amendments):
+            if amendment["step"] == step and amendment["field"] == field:
+                return str(amendment["event_hash"])
+        return str(self.steps[step]["event_hash"])
+
+
+def _same_kind(a: Any, b: Any) -> bool:
+    numbers = (int, float)
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool)
+    if isinstance(a, numbers) and isinstance(b, numbers):
+        return True
+    return type(a) is type(b)

@@ -1,0 +1,122 @@
+"""Stores: eventsourcing recorders extended with the global hash chain.
+
+Each adapter writes one ``ledger_chain`` row per stored event in the same transaction, reading the
+chain head only once the transaction holds the write lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from ledger.canonical import GENESIS_HASH
+
+CHAIN_TABLE = "ledger_chain"
+
+
+class ChainError(RuntimeError):
+    """A save that cannot be chained (no hashes given, or a count mismatch)."""
+
+
+@dataclass(frozen=True)
+class ChainLink:
+    position: int
+    originator_id: str
+    originator_version: int
+    event_hash: str
+    prev_hash: str
+
+
+@runtime_checkable
+class ChainReader(Protocol):
+    def select_chain(self, gt: int, limit: int) -> Sequence[ChainLink]: ...
+
+    def chain_head(self) -> ChainLink | None: ...
+
+
+def event_hashes_from(kwargs: dict[str, Any], count: int) -> list[str]:
+    hashes = kwargs.get("event_hashes")
+    if hashes is None or len(hashes) != count:
+        raise ChainError(
+            f"every stored event needs its canonical hash: got "
+            f"{'none' if hashes is None else len(hashes)} for {count} events"
+        )
+    return [str(h) for h in hashes]
+
+
+def link_rows(
+    positions: Sequence[int],
+    originator_ids: Sequence[str],
+    versions: Sequence[int],
+    hashes: Sequence[str],
+    head_hash: str | None,
+) -> list[tuple[int, str, int, str, str]]:
+    """Chain rows for a batch, each linked to the one before, the first to the current head."""
+    prev = head_hash or GENESIS_HASH
+    rows = []
+    for position, originator_id, version, event_hash in zip(
+        positions, originator_ids, versions, hashes, strict=True
+    ):
+        rows.append((position, originator_id, version, event_hash, prev))
+        prev = event_hash
+    return rows
+
+
+class StoreURLError(ValueError):
+    """A ``LEDGER_DB`` value that names no store we support."""
+
+
+def persistence_env(db_url: str) -> dict[str, str]:
+    """eventsourcing environment for ``sqlite:///path`` or ``postgresql://user@host:port/db``.
+
+    A PostgreSQL URL may carry ``?schema=NAME`` (tests use one schema each).
+    """
+    from urllib.parse import parse_qs, unquote, urlparse
+
+    if db_url.startswith("sqlite:///"):
+        path = db_url[len("sqlite:///") :]
+        if not path:
+            raise StoreURLError("sqlite URL needs a path: sqlite:///var/ledger.sqlite")
+        return {
+            "PERSISTENCE_MODULE": "ledger.stores.sqlite:Factory",
+            "SQLITE_DBNAME": path,
+            "SQLITE_LOCK_TIMEOUT": "30",
+        }
+    parsed = urlparse(db_url)
+    if parsed.scheme in ("postgresql", "postgres"):
+        query = parse_qs(parsed.query)
+        env = {
+            "PERSISTENCE_MODULE": "ledger.stores.postgres:Factory",
+            "POSTGRES_DBNAME": unquote(parsed.path.lstrip("/")) or "postgres",
+            "POSTGRES_HOST": parsed.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(parsed.port or 5432),
+            "POSTGRES_USER": unquote(parsed.username or "postgres"),
+            "POSTGRES_PASSWORD": unquote(parsed.password or ""),
+            "POSTGRES_LOCK_TIMEOUT": "30",
+        }
+        if "schema" in query:
+            env["POSTGRES_SCHEMA"] = query["schema"][0]
+        return env
+    raise StoreURLError(
+        f"LEDGER_DB must be sqlite:///PATH or postgresql://USER@HOST:PORT/DB, not {db_url!r}"
+    )
+
+
+def ensure_postgres_schema(env: dict[str, str]) -> None:
+    """Create the schema named in *env* (eventsourcing creates tables, not schemas)."""
+    schema = env.get("POSTGRES_SCHEMA")
+    if not schema:
+        return
+    import psycopg
+    from psycopg.sql import SQL, Identifier
+
+    with psycopg.connect(
+        host=env["POSTGRES_HOST"],
+        port=int(env["POSTGRES_PORT"]),
+        dbname=env["POSTGRES_DBNAME"],
+        user=env["POSTGRES_USER"],
+        password=env["POSTGRES_PASSWORD"] or None,
+        autocommit=True,
+    ) as conn:
+        conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(schema)))
