@@ -80,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("donation_no", help="13-digit donation number")
     p.add_argument("--step", required=True, help="e.g. general_exam, pre_donation_test")
     p.add_argument("--field", required=True, help="e.g. temperature_c")
-    p.add_argument("--value", required=True, help="new value (JSON: 36.8, true, \"text\")")
+    p.add_argument("--value", required=True, help='new value (JSON: 36.8, true, "text")')
     p.add_argument("--reason", required=True)
     p.add_argument("--staff", required=True, help="staff id of the amending person")
     p.set_defaults(handler=cmd_amend)

@@ -1,7 +1,8 @@
 """A simulated day at the apheresis room: donors through every step, with the usual exceptions.
 
-Deterministic for a seed (values, not timestamps or keys): a few deferrals by hard rules, plausibility
-alerts acknowledged, a physician's override, adverse reactions, amendments and missing co-signatures.
+Deterministic for a seed (values, not timestamps or keys): a few deferrals by hard
+rules, plausibility alerts acknowledged, a physician's override, adverse reactions,
+amendments and missing co-signatures.
 """
 
 from __future__ import annotations
@@ -18,7 +19,24 @@ from ledger.donation import Step
 from ledger.identity import check_char
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘"
-GIVEN = ["伟", "芳", "娜", "敏", "静", "强", "磊", "军", "洋", "勇", "艳", "杰", "涛", "明", "超", "霞"]
+GIVEN = [
+    "伟",
+    "芳",
+    "娜",
+    "敏",
+    "静",
+    "强",
+    "磊",
+    "军",
+    "洋",
+    "勇",
+    "艳",
+    "杰",
+    "涛",
+    "明",
+    "超",
+    "霞",
+]
 #: Names with characters beyond GB2312 (CJK extension A/B), as real registers hold.
 RARE_NAMES = ["王𬌗", "李㛃", "陈䶮"]
 REGIONS = ["330102", "330105", "330106", "330108", "330109", "330110"]
@@ -74,8 +92,12 @@ class DemoDay:
             self.summary.repeat_donors += 1
             return rng.choice(self.donors)
         sex = rng.choice("MF")
-        name = rng.choice(RARE_NAMES) if rng.random() < 0.03 else (
-            rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.randint(1, 2)))
+        name = (
+            rng.choice(RARE_NAMES)
+            if rng.random() < 0.03
+            else (
+                rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.randint(1, 2)))
+            )
         )
         birth = self.today - timedelta(days=rng.randint(19 * 366, 54 * 365))
         donor = (resident_id(rng, birth, sex), name, sex, birth)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -21,7 +22,7 @@ from ledger.events import WorkflowError
 from ledger.registry import SigningCredential
 from ledger.rules import StationParameters, load_rule_set, load_station_parameters
 from ledger.signer import CredentialSigner
-from ledger.stores import ensure_postgres_schema, persistence_env
+from ledger.stores import persistence_env, postgres_setup
 from ledger.verify import LedgerVerifier
 from signing.pki import StationPKI, subject_serial_number
 from signing.secrets import StationSecrets
@@ -118,9 +119,7 @@ class Station:
         """The signer of a staff member (the role comes from the certificate)."""
         if staff_id not in self._signers:
             credential = self.pki.load_staff(staff_id)
-            titles = credential.certificate.subject.get_attributes_for_oid(
-                x509.NameOID.TITLE
-            )
+            titles = credential.certificate.subject.get_attributes_for_oid(x509.NameOID.TITLE)
             role = str(titles[0].value) if titles else "staff"
             self._signers[staff_id] = CredentialSigner(credential, role)
         return self._signers[staff_id]
@@ -170,18 +169,17 @@ class Station:
 
 def _make_app(settings: Settings, secrets: StationSecrets) -> LedgerApp:
     env = persistence_env(settings.db)
-    if "SQLITE_DBNAME" in env:
-        from pathlib import Path
 
+    def build() -> LedgerApp:
+        return LedgerApp(
+            env, rule_set=load_rule_set(), secrets=secrets, station_id=settings.station_id
+        )
+
+    if "SQLITE_DBNAME" in env:
         Path(env["SQLITE_DBNAME"]).parent.mkdir(parents=True, exist_ok=True)
-    else:
-        ensure_postgres_schema(env)
-    return LedgerApp(
-        env,
-        rule_set=load_rule_set(),
-        secrets=secrets,
-        station_id=settings.station_id,
-    )
+        return build()
+    with postgres_setup(env):
+        return build()
 
 
 def _pem(certificate: x509.Certificate) -> str:

@@ -35,7 +35,7 @@ DONATION_NO_LENGTH = 13
 
 
 class LedgerApp(Application[UUID]):
-    """The donation ledger. Construct with an eventsourcing environment (see ``persistence_env``)."""
+    """The donation ledger, built on an eventsourcing environment (``persistence_env``)."""
 
     name = "Ledger"
 
@@ -69,7 +69,7 @@ class LedgerApp(Application[UUID]):
 
     def station(self) -> StationConfig:
         try:
-            config = self.repository.get(station_id_for(self.station_id))
+            config: Any = self.repository.get(station_id_for(self.station_id))
         except Exception as exc:  # AggregateNotFoundError
             raise WorkflowError(
                 f"station {self.station_id} is not configured: run `ledger init`"
@@ -162,7 +162,7 @@ class LedgerApp(Application[UUID]):
     # -- steps ------------------------------------------------------------------------------------
 
     def donation(self, donation_id: UUID) -> Donation:
-        donation = self._get_or_none(donation_id, Donation)
+        donation: Donation | None = self._get_or_none(donation_id, Donation)
         if donation is None:
             raise WorkflowError(f"no donation {donation_id}")
         return donation
@@ -414,8 +414,7 @@ class LedgerApp(Application[UUID]):
             registration = donation.steps[Step.REGISTRATION]["values"]
             context = {"sex": registration["sex"], "product": donation.product}
             outcomes = [
-                o
-                for o in self._evaluate(step, {field: new_value}, context, {}, (), strict=False)
+                o for o in self._evaluate(step, {field: new_value}, context, {}, (), strict=False)
             ]
         donation.amend(
             signer,
@@ -480,11 +479,13 @@ class LedgerApp(Application[UUID]):
         from eventsourcing.application import AggregateNotFoundError
 
         try:
-            aggregate = self.repository.get(aggregate_id)
+            aggregate: Any = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             return None
         if not isinstance(aggregate, cls):
-            raise WorkflowError(f"{aggregate_id} is a {type(aggregate).__name__}, not {cls.__name__}")
+            raise WorkflowError(
+                f"{aggregate_id} is a {type(aggregate).__name__}, not {cls.__name__}"
+            )
         return aggregate
 
 

@@ -1,8 +1,9 @@
 """Canonical bytes of an event: what the ledger hashes and what the actor signs.
 
 The canonical body is an RFC 8785 (JCS) serialisation of the event's declared fields plus its
-identity (topic, aggregate id, version, timestamp), without the evidence fields (the signature and the
-event's own copy of its hash). The stored eventsourcing ``state`` is never hashed: it is encoded with
+identity (topic, aggregate id, version, timestamp), without the evidence fields (the
+signature and the event's own copy of its hash). The stored eventsourcing ``state`` is
+never hashed: it is encoded with
 unsorted keys and may be compressed or encrypted (shared/docs/pitfalls.md).
 """
 

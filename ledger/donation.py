@@ -388,9 +388,7 @@ class Donation(LedgerAggregate):
         alerts = [o for o in rule_outcomes if o.get("outcome") == "alert"]
         if alerts:
             raise WorkflowError(f"unacknowledged plausibility alert: {describe(alerts)}")
-        self._record(
-            event_class, signer, rule_set=rule_set, rule_outcomes=rule_outcomes, **fields
-        )
+        self._record(event_class, signer, rule_set=rule_set, rule_outcomes=rule_outcomes, **fields)
 
     def sign_consent(self, signer: Signer, **fields: Any) -> None:
         self._require(Step.REGISTRATION)
@@ -418,9 +416,7 @@ class Donation(LedgerAggregate):
         **fields: Any,
     ) -> None:
         self._require(Step.EXAM)
-        self._record_step(
-            self.PreDonationTestRecorded, signer, rule_set, rule_outcomes, **fields
-        )
+        self._record_step(self.PreDonationTestRecorded, signer, rule_set, rule_outcomes, **fields)
 
     def prior_failures(self) -> list[Mapping[str, Any]]:
         failures: list[Mapping[str, Any]] = []

@@ -1,7 +1,8 @@
 """Signed, hash-linked events: the base every ledger aggregate and event builds on.
 
 A public command method does all non-deterministic work (clock, hashing, signing) and passes the
-results into the event; an event's ``apply_state`` only assigns state, because it runs again on every
+results into the event; an event's ``apply_state`` only assigns state, because it runs
+again on every
 replay (shared/docs/pitfalls.md).
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, Protocol, Self, TypeVar
+from typing import Any, Protocol, Self, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -27,7 +28,7 @@ class Signer(Protocol):
 
     @property
     def subject_id(self) -> str:
-        """``STAFF:<id>``, ``DONOR:<ref>`` or ``SYSTEM:<station>``: the certificate's serialNumber."""
+        """``STAFF:<id>`` or ``DONOR:<ref>``: the certificate subject's serialNumber."""
         ...
 
     @property
@@ -74,7 +75,8 @@ class LedgerAggregate(Aggregate):
         """Sign and trigger the next event of this aggregate."""
         timestamp = event_class.create_timestamp()
         common = _common(signer, self.head_hash, rule_set, rule_outcomes)
-        provisional = event_class(
+        # eventsourcing makes event classes dataclasses at run time; mypy sees only the base.
+        provisional = cast(Any, event_class)(
             originator_id=self.id,
             originator_version=self.version + 1,
             timestamp=timestamp,
@@ -107,7 +109,7 @@ class LedgerAggregate(Aggregate):
         """Sign and create the aggregate with its first event."""
         timestamp = event_class.create_timestamp()
         common = _common(signer, GENESIS_HASH, rule_set, rule_outcomes)
-        provisional = event_class(
+        provisional = cast(Any, event_class)(
             originator_topic=get_topic(cls),
             originator_id=aggregate_id,
             originator_version=cls.INITIAL_VERSION,

@@ -94,7 +94,9 @@ class StationConfig(LedgerAggregate):
             aggregate.parameters[self.key] = self.new_value
 
     @classmethod
-    def configure(cls, signer: Signer, station_id: str, parameters: dict[str, Any]) -> StationConfig:
+    def configure(
+        cls, signer: Signer, station_id: str, parameters: dict[str, Any]
+    ) -> StationConfig:
         require_role(signer, ("administrator", "system"), "station configuration")
         return cls._open(
             cls.StationConfigured,
@@ -114,7 +116,11 @@ class StationConfig(LedgerAggregate):
         if not reason.strip():
             raise WorkflowError("a setting change needs a reason")
         self._record(
-            self.StationSettingChanged, signer, key=key, old_value=old, new_value=new_value,
+            self.StationSettingChanged,
+            signer,
+            key=key,
+            old_value=old,
+            new_value=new_value,
             reason=reason,
         )
 
@@ -163,15 +169,21 @@ class SigningCredential(LedgerAggregate):
     @classmethod
     def staff_issued(cls, signer: Signer, serial_hex: str, **fields: Any) -> SigningCredential:
         return cls._open(
-            cls.StaffCertificateIssued, signer, credential_id_for(serial_hex),
-            serial_hex=serial_hex, **fields,
+            cls.StaffCertificateIssued,
+            signer,
+            credential_id_for(serial_hex),
+            serial_hex=serial_hex,
+            **fields,
         )
 
     @classmethod
     def donor_issued(cls, signer: Signer, serial_hex: str, **fields: Any) -> SigningCredential:
         return cls._open(
-            cls.DonorCertificateIssued, signer, credential_id_for(serial_hex),
-            serial_hex=serial_hex, **fields,
+            cls.DonorCertificateIssued,
+            signer,
+            credential_id_for(serial_hex),
+            serial_hex=serial_hex,
+            **fields,
         )
 
     def revoke(self, signer: Signer, revoked_at: str, reason: str) -> None:
@@ -197,6 +209,9 @@ class DonationNumberIndex(LedgerAggregate):
     @classmethod
     def reserve(cls, signer: Signer, donation_no: str, donation_id: UUID) -> DonationNumberIndex:
         return cls._open(
-            cls.DonationNumberReserved, signer, number_index_id_for(donation_no),
-            donation_no=donation_no, donation_id=str(donation_id),
+            cls.DonationNumberReserved,
+            signer,
+            number_index_id_for(donation_no),
+            donation_no=donation_no,
+            donation_id=str(donation_id),
         )

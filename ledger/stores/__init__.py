@@ -6,7 +6,8 @@ chain head only once the transaction holds the write lock.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -103,11 +104,11 @@ def persistence_env(db_url: str) -> dict[str, str]:
     )
 
 
-def ensure_postgres_schema(env: dict[str, str]) -> None:
-    """Create the schema named in *env* (eventsourcing creates tables, not schemas)."""
-    schema = env.get("POSTGRES_SCHEMA")
-    if not schema:
-        return
+@contextmanager
+def postgres_setup(env: dict[str, str]) -> Iterator[None]:
+    """Create the schema named in *env* and hold a session advisory lock while the caller
+    constructs the application: eventsourcing creates its tables, types and function on
+    construction, and two processes doing that at once fail with "tuple concurrently updated"."""
     import psycopg
     from psycopg.sql import SQL, Identifier
 
@@ -119,4 +120,20 @@ def ensure_postgres_schema(env: dict[str, str]) -> None:
         password=env["POSTGRES_PASSWORD"] or None,
         autocommit=True,
     ) as conn:
-        conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(schema)))
+        conn.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK_KEY,))
+        try:
+            schema = env.get("POSTGRES_SCHEMA")
+            if schema:
+                conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(schema)))
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK_KEY,))
+
+
+_SETUP_LOCK_KEY = 0x1ED6E5  # arbitrary, constant: "ledger setup"
+
+
+def ensure_postgres_schema(env: dict[str, str]) -> None:
+    """Create the schema named in *env* (eventsourcing creates tables, not schemas)."""
+    with postgres_setup(env):
+        pass

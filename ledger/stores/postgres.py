@@ -56,9 +56,7 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
         if not stored_events:
             return []
         pg_events = [
-            self.construct_pg_stored_event(
-                s.originator_id, s.originator_version, s.topic, s.state
-            )
+            self.construct_pg_stored_event(s.originator_id, s.originator_version, s.topic, s.state)
             for s in stored_events
         ]
         with self.datastore.transaction(commit=True) as curs:
