@@ -22,10 +22,13 @@ from api.demo import DemoDay
 from api.settings import Settings
 from api.station import Station, StationNotInitialised
 from ledger.canonical import event_canonical_bytes
+from ledger.checkpoints import CheckpointError, SignedCheckpoint
 from ledger.events import LedgerAggregate, WorkflowError
 from ledger.stores import ChainReader, StoreURLError
+from ledger.timestamping import StamperThread, inclusion_evidence
 from ledger.verify import VerificationReport
 from signing.errors import SigningError
+from signing.tsa import TsaServer
 
 console = Console(highlight=False)
 
@@ -72,9 +75,29 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1)
     p.set_defaults(handler=cmd_demo)
 
-    p = sub.add_parser("verify", help="recompute every hash, chain link and signature")
+    p = sub.add_parser("verify", help="recompute every hash, chain link, signature and token")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument(
+        "--since",
+        type=Path,
+        metavar="CHECKPOINT_FILE",
+        help="a checkpoint kept earlier: check consistency with it, verify only what came after",
+    )
     p.set_defaults(handler=cmd_verify)
+
+    p = sub.add_parser("checkpoint", help="sign and timestamp the ledger's size and Merkle root")
+    p.add_argument("--out", type=Path, help="write the checkpoint JSON here (default: print it)")
+    p.set_defaults(handler=cmd_checkpoint)
+
+    p = sub.add_parser("stamp", help="timestamp every pending event now (after a TSA outage)")
+    p.set_defaults(handler=cmd_stamp)
+
+    p = sub.add_parser("tsa", help="the station's RFC 3161 time-stamping authority")
+    tsa = p.add_subparsers(required=True, metavar="ACTION")
+    serve = tsa.add_parser("serve", help="answer RFC 3161 requests over HTTP")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=3161)
+    serve.set_defaults(handler=cmd_tsa_serve)
 
     p = sub.add_parser("amend", help="correct a recorded value with a signed amendment")
     p.add_argument("donation_no", help="13-digit donation number")
@@ -130,9 +153,13 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     try:
         started = time.perf_counter()
         day = DemoDay(station, args.seed)
+        stamping = StamperThread(station.stamper()).start()
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("donations", total=args.donations)
             summary = day.run(args.donations, lambda: progress.advance(task))
+        stamping.stop(flush=True)
+        checkpoint = station.checkpoint()
+        checkpoint_file = _write_checkpoint(settings, checkpoint)
         elapsed = time.perf_counter() - started
         table = Table(title=f"Simulated day (seed {args.seed}) in {elapsed:.1f} s")
         table.add_column("what")
@@ -153,22 +180,87 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         if summary.deferral_reasons:
             reasons = ", ".join(f"{k} x{v}" for k, v in summary.deferral_reasons.most_common())
             console.print(f"Deferral reasons: {reasons}")
+        console.print(
+            f"Timestamps: {stamping.stamper.requests} TSA requests; checkpoint of "
+            f"{checkpoint.size} events written to {checkpoint_file}"
+        )
         return _verify(station, as_json=False)
     finally:
         station.close()
 
 
 def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
+    since = None
+    if args.since is not None:
+        try:
+            since = SignedCheckpoint.from_json(json.loads(args.since.read_text()))
+        except (OSError, json.JSONDecodeError, CheckpointError) as exc:
+            raise UsageError(f"cannot read checkpoint {args.since}: {exc}") from exc
     station = Station.open(settings)
     try:
-        return _verify(station, as_json=args.json)
+        return _verify(station, as_json=args.json, since=since)
     finally:
         station.close()
 
 
-def _verify(station: Station, *, as_json: bool) -> int:
+def _write_checkpoint(
+    settings: Settings, checkpoint: SignedCheckpoint, out: Path | None = None
+) -> Path:
+    if out is None:
+        out = settings.home / "checkpoints" / f"checkpoint-{checkpoint.size:09d}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(checkpoint.to_json(), indent=2) + "\n")
+    return out
+
+
+def cmd_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
+    station = Station.open(settings)
+    try:
+        checkpoint = station.checkpoint()
+        if args.out is None:
+            print(json.dumps(checkpoint.to_json(), indent=2))
+        else:
+            _write_checkpoint(settings, checkpoint, args.out)
+            console.print(
+                f"Checkpoint: {checkpoint.size} events, root {checkpoint.root[:16]}..., "
+                f"written to {args.out}"
+            )
+        return 0
+    finally:
+        station.close()
+
+
+def cmd_stamp(settings: Settings, args: argparse.Namespace) -> int:
+    station = Station.open(settings)
+    try:
+        stamper = station.stamper()
+        pending = len(stamper.pending(limit=10**9))
+        batches = stamper.flush()
+        console.print(f"Stamped {pending} pending events in {batches} batches")
+        return 0
+    finally:
+        station.close()
+
+
+def cmd_tsa_serve(settings: Settings, args: argparse.Namespace) -> int:
+    station = Station.open(settings)
+    try:
+        server = TsaServer(station.local_tsa(), host=args.host, port=args.port)
+        console.print(f"RFC 3161 TSA listening on {server.url} (Ctrl-C to stop)")
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.stop()
+        return 0
+    finally:
+        station.close()
+
+
+def _verify(station: Station, *, as_json: bool, since: SignedCheckpoint | None = None) -> int:
     started = time.perf_counter()
-    report = station.verifier().verify()
+    report = station.verifier(since=since).verify()
     elapsed = time.perf_counter() - started
     if as_json:
         print(json.dumps(_report_json(report, elapsed), ensure_ascii=False, indent=2))
@@ -178,6 +270,17 @@ def _verify(station: Station, *, as_json: bool) -> int:
             f"{report.signatures} signatures by {report.signers} signers, chain head "
             f"{report.head_hash[:16]}... at position {report.last_position} "
             f"({elapsed:.2f} s, {report.events / max(elapsed, 1e-9):,.0f} events/s)"
+        )
+        console.print(
+            f"trusted time: {report.stamped} events in {report.batches} timestamped batches, "
+            f"{report.pending} pending"
+            + (f" (oldest {report.oldest_pending_s:.0f} s)" if report.pending else "")
+            + f"; {report.checkpoints} checkpoints"
+            + (
+                f"; consistent with the checkpoint of {report.since_size} events"
+                if report.since_size is not None
+                else ""
+            )
         )
     else:
         first = report.failures[0]
@@ -198,6 +301,12 @@ def _report_json(report: VerificationReport, elapsed: float) -> dict[str, Any]:
         "event_types": dict(report.event_types),
         "head_hash": report.head_hash,
         "last_position": report.last_position,
+        "batches": report.batches,
+        "stamped": report.stamped,
+        "pending": report.pending,
+        "oldest_pending_seconds": round(report.oldest_pending_s, 1),
+        "checkpoints": report.checkpoints,
+        "since_size": report.since_size,
         "seconds": round(elapsed, 3),
         "failures": [
             {
@@ -259,6 +368,24 @@ def cmd_export_event(settings: Settings, args: argparse.Namespace) -> int:
         (out / "sig.p7s").write_bytes(base64.b64decode(event.signature))
         (out / "chain.pem").write_bytes(station.pki.chain_pem())
         link = links[0] if links and links[0].position == args.position else None
+        evidence = inclusion_evidence(station.store, args.position)
+        timing: dict[str, Any] = {"status": "pending"}
+        if evidence is not None:
+            (out / "token.tsr").write_bytes(evidence.batch.token)
+            (out / "batch_root.hex").write_text(evidence.batch.root + "\n")
+            timing = {
+                "status": "stamped",
+                "tsa_time": evidence.batch.gen_time,
+                "batch_root": evidence.batch.root,
+                "batch_first_position": evidence.batch.first_position,
+                "batch_size": evidence.batch.size,
+                "leaf_index": evidence.index,
+                "inclusion_path": [h.hex() for h in evidence.path],
+                "verify_token_with": (
+                    "openssl ts -verify -digest $(cat batch_root.hex) -in token.tsr "
+                    "-token_in -CAfile chain.pem"
+                ),
+            }
         meta = {
             "position": args.position,
             "event_type": type(event).__name__,
@@ -271,11 +398,13 @@ def cmd_export_event(settings: Settings, args: argparse.Namespace) -> int:
                 "openssl cms -verify -binary -inform DER -in sig.p7s -content event.json "
                 "-CAfile chain.pem -out /dev/null && sha256sum event.json"
             ),
+            "trusted_time": timing,
         }
         (out / "evidence.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2))
         console.print(
             f"Exported position {args.position} ({type(event).__name__}) to {out}: "
             "event.json, sig.p7s, chain.pem, evidence.json"
+            + (", token.tsr, batch_root.hex" if evidence is not None else " (timestamp pending)")
         )
         return 0
     finally:

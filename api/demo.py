@@ -139,7 +139,7 @@ class DemoDay:
             st.signer("P001"),
             weight_kg=round(rng.uniform(40.0, 44.5) if low_weight else rng.uniform(52, 85), 1),
             sbp_mmhg=(sbp := rng.randint(104, 136)),
-            dbp_mmhg=max(60, sbp - rng.randint(34, 50)) if rng.random() > 0.01 else 58,
+            dbp_mmhg=min(88, max(62, sbp - rng.randint(34, 50))) if rng.random() > 0.01 else 58,
             pulse_per_min=rng.randint(64, 92),
             temperature_c=round(rng.uniform(36.1, 37.2), 1),
             findings="皮肤无黄染，穿刺部位无异常",

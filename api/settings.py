@@ -24,6 +24,14 @@ class Settings(BaseSettings):
     station_id: str = "ZJBC-01"
     station_name: str = "浙江省血液中心"
     env: Literal["development", "production"] = "development"
+    #: Comma-separated RFC 3161 TSA URLs, tried in order. Empty: the station's own local TSA,
+    #: served over HTTP on 127.0.0.1 by the running command (the embedded default).
+    tsa_urls: str = ""
+    #: PEM file with the trust roots of third-party TSAs (the station root is always trusted).
+    tsa_trust: Path | None = None
+    tsa_timeout_s: float = 5.0
+    batch_max_events: int = 256
+    batch_max_delay_ms: int = 500
 
     @model_validator(mode="after")
     def _no_default_secret_in_production(self) -> Settings:
@@ -40,6 +48,10 @@ class Settings(BaseSettings):
     @property
     def secrets_file(self) -> Path:
         return self.home / "keys" / "station-secrets.json"
+
+    @property
+    def tsa_url_list(self) -> list[str]:
+        return [url.strip() for url in self.tsa_urls.split(",") if url.strip()]
 
     def passphrase_bytes(self) -> bytes:
         return self.passphrase.get_secret_value().encode("utf-8")

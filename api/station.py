@@ -14,15 +14,19 @@ from uuid import UUID
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from signing.timestamps import HttpTimeStamper, TimeStamper
+from signing.tsa import TimestampAuthority, TsaServer
 
 from api.roster import DEMO_STAFF, SYSTEM_STAFF_ID, StaffMember
 from api.settings import Settings
 from ledger.application import LedgerApp
+from ledger.checkpoints import SignedCheckpoint, issue_checkpoint
 from ledger.events import WorkflowError
 from ledger.registry import SigningCredential
 from ledger.rules import StationParameters, load_rule_set, load_station_parameters
 from ledger.signer import CredentialSigner
-from ledger.stores import persistence_env, postgres_setup
+from ledger.stores import EvidenceStore, persistence_env, postgres_setup
+from ledger.timestamping import BatchPolicy, Stamper
 from ledger.verify import LedgerVerifier
 from signing.pki import StationPKI, subject_serial_number
 from signing.secrets import StationSecrets
@@ -55,6 +59,8 @@ class Station:
     secrets: StationSecrets
     app: LedgerApp
     _signers: dict[str, CredentialSigner] = field(default_factory=dict)
+    _tsa_server: TsaServer | None = None
+    _timestamper: TimeStamper | None = None
 
     @classmethod
     def open(cls, settings: Settings) -> Station:
@@ -83,6 +89,7 @@ class Station:
         pki = StationPKI.create(
             settings.pki_dir, settings.station_name, settings.passphrase_bytes(), now
         )
+        pki.issue_tsa(f"{settings.station_name} TSA", now)
         secrets = StationSecrets.generate()
         secrets.save(settings.secrets_file, settings.passphrase_bytes())
         station = cls(settings, pki, secrets, _make_app(settings, secrets))
@@ -111,7 +118,54 @@ class Station:
         return station
 
     def close(self) -> None:
+        if self._tsa_server is not None:
+            self._tsa_server.stop()
+            self._tsa_server = None
         self.app.close()
+
+    # -- trusted time -------------------------------------------------------------------------
+
+    def trust_roots(self) -> list[x509.Certificate]:
+        roots = [self.pki.root_certificate]
+        if self.settings.tsa_trust is not None:
+            roots.extend(x509.load_pem_x509_certificates(self.settings.tsa_trust.read_bytes()))
+        return roots
+
+    def local_tsa(self) -> TimestampAuthority:
+        return TimestampAuthority(self.pki.load_tsa())
+
+    def timestamper(self) -> TimeStamper:
+        """RFC 3161 over HTTP: the configured TSAs, or the station's own TSA on 127.0.0.1."""
+        if self._timestamper is None:
+            urls = self.settings.tsa_url_list
+            if not urls:
+                self._tsa_server = TsaServer(self.local_tsa())
+                self._tsa_server.start()
+                urls = [self._tsa_server.url]
+            self._timestamper = HttpTimeStamper(
+                urls, self.trust_roots(), timeout=self.settings.tsa_timeout_s
+            )
+        return self._timestamper
+
+    def stamper(self) -> Stamper:
+        policy = BatchPolicy(
+            max_events=self.settings.batch_max_events,
+            max_delay_ms=self.settings.batch_max_delay_ms,
+        )
+        return Stamper(self.store, self.timestamper(), policy)
+
+    @property
+    def store(self) -> EvidenceStore:
+        recorder = self.app.recorder
+        assert isinstance(recorder, EvidenceStore)
+        return recorder
+
+    def checkpoint(self) -> SignedCheckpoint:
+        """Stamp what is pending, then sign and timestamp the ledger's size and root."""
+        self.stamper().flush()
+        return issue_checkpoint(
+            self.store, self.system, self.timestamper(), self.settings.station_id
+        )
 
     # -- signers ------------------------------------------------------------------------------
 
@@ -154,17 +208,15 @@ class Station:
     # -- verification -------------------------------------------------------------------------
 
     def validator(self, now: datetime | None = None) -> CertificateValidator:
-        return CertificateValidator(
-            [self.pki.root_certificate], [self.pki.crl(now or datetime.now(UTC))]
-        )
+        return CertificateValidator(self.trust_roots(), [self.pki.crl(now or datetime.now(UTC))])
 
-    def verifier(self) -> LedgerVerifier:
+    def verifier(self, since: SignedCheckpoint | None = None) -> LedgerVerifier:
         recorder: Any = self.app.recorder
 
         def select(start: int, limit: int) -> Any:
             return recorder.select_notifications(start, limit)
 
-        return LedgerVerifier(recorder, select, self.app.mapper, self.validator())
+        return LedgerVerifier(self.store, select, self.app.mapper, self.validator(), since=since)
 
 
 def _make_app(settings: Settings, secrets: StationSecrets) -> LedgerApp:

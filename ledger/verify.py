@@ -23,6 +23,7 @@ import binascii
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -32,9 +33,12 @@ from eventsourcing.persistence import Mapper, Notification
 from eventsourcing.utils import get_topic
 
 from ledger.canonical import GENESIS_HASH, event_canonical_bytes, sha256_hex
+from ledger.checkpoints import SignedCheckpoint
 from ledger.events import LedgerAggregate
+from ledger.merkle import leaf_hash
 from ledger.rules import RuleSet, load_rule_set_ref
-from ledger.stores import ChainLink, ChainReader
+from ledger.stores import ChainLink, EvidenceStore
+from ledger.verify_time import verify_trusted_time
 from signing.errors import CertificateInvalid, SignatureInvalid
 from signing.validation import CertificateValidator, verify_detached
 
@@ -76,6 +80,12 @@ class VerificationReport:
     failures: tuple[Failure, ...]
     head_hash: str
     last_position: int
+    batches: int = 0
+    stamped: int = 0
+    pending: int = 0
+    oldest_pending_s: float = 0.0
+    checkpoints: int = 0
+    since_size: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -97,6 +107,9 @@ class _State:
     signers: set[str] = field(default_factory=set)
     events: int = 0
     signatures: int = 0
+    leaves: list[bytes] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)
+    times: list[datetime] = field(default_factory=list)
 
 
 class LedgerVerifier:
@@ -104,14 +117,16 @@ class LedgerVerifier:
 
     def __init__(
         self,
-        recorder: ChainReader,
+        recorder: EvidenceStore,
         select_notifications: Callable[[int, int], Sequence[Notification]],
         mapper: Mapper[UUID],
         validator: CertificateValidator,
         *,
         batch_size: int = 2000,
         rule_sets: Callable[[str], RuleSet] = load_rule_set_ref,
+        since: SignedCheckpoint | None = None,
     ) -> None:
+        self.since = since
         self.recorder = recorder
         self.select_notifications = select_notifications
         self.mapper = mapper
@@ -128,6 +143,18 @@ class LedgerVerifier:
             self._verify_one(state, position, notification, link)
             if progress is not None:
                 progress(position)
+        timing = verify_trusted_time(
+            self.recorder,
+            state.leaves,
+            state.positions,
+            state.times,
+            self.validator,
+            datetime.now(UTC),
+            self.since,
+        )
+        for position, kind, reason in timing.failures:
+            state.failures.append(Failure(position, "", kind, reason))
+        state.failures.sort(key=lambda f: f.position)
         failures = tuple(
             Failure(
                 f.position,
@@ -147,6 +174,12 @@ class LedgerVerifier:
             failures=failures,
             head_hash=state.prev_hash,
             last_position=state.prev_position,
+            batches=timing.batches,
+            stamped=timing.stamped,
+            pending=timing.pending,
+            oldest_pending_s=timing.oldest_pending_s,
+            checkpoints=timing.checkpoints,
+            since_size=timing.since_size,
         )
 
     # -- reading ------------------------------------------------------------------------------
@@ -187,6 +220,9 @@ class LedgerVerifier:
             assert link is not None
             fail(link.originator_id, "?", "chain entry without a stored event (event deleted)")
             state.prev_hash, state.prev_position = link.event_hash, position
+            state.leaves.append(leaf_hash(bytes.fromhex(link.event_hash)))
+            state.positions.append(position)
+            state.times.append(state.times[-1] if state.times else datetime.now(UTC))
             return
         aggregate_id = str(notification.originator_id)
         event_type = notification.topic.rsplit(".", 1)[-1]
@@ -202,11 +238,15 @@ class LedgerVerifier:
             return
         body = event_canonical_bytes(event)
         digest = sha256_hex(body)
+        full = self.since is None or len(state.leaves) >= self.since.size
+        state.leaves.append(leaf_hash(bytes.fromhex(digest)))
+        state.positions.append(position)
+        state.times.append(event.timestamp)
         reasons = self._chain_reasons(state, position, event, digest, link)
         reasons.extend(self._aggregate_reasons(state, aggregate_id, event, digest))
-        if not reasons:
+        if not reasons and full:
             reasons.extend(self._signature_reasons(state, event, body))
-        if not reasons:
+        if not reasons and full:
             reasons.extend(self._rule_reasons(event_type, event))
         for reason in reasons[:1]:
             fail(aggregate_id, event_type, reason)

@@ -6,6 +6,7 @@ Layout of a station PKI directory (every private key is PKCS#8, encrypted under 
     issuing.key.pem, issuing.cert.pem    issuing CA, 5 years, signs staff and donor certificates
     revocations.json                     revoked serial numbers with their revocation dates
     staff/<staff id>.key.pem, .cert.pem  one signing credential per staff member, 1 year
+    tsa/tsa.key.pem, tsa/tsa.cert.pem    the local time-stamping authority (RFC 3161), 3 years
 
 Donor credentials live 24 hours and are never written to disk.
 
@@ -15,6 +16,7 @@ third-party and test use; SM2 can be added later as another strategy without tou
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -42,8 +44,11 @@ ROOT_VALIDITY_YEARS = 10
 ISSUING_VALIDITY_YEARS = 5
 CRL_VALIDITY = timedelta(days=7)
 
+TSA_VALIDITY_YEARS = 3
+
 STAFF_PREFIX = "STAFF:"
 DONOR_PREFIX = "DONOR:"
+TSA_PREFIX = "TSA:"
 
 # Identifiers end up in a PrintableString (subject serialNumber) and, for staff, in a file name:
 # letters, digits, '.', '_' and '-' only (no path separators), at most 64 characters.
@@ -276,6 +281,74 @@ class StationPKI:
             validity=DONOR_VALIDITY,
         )
 
+    def issue_tsa(self, name: str, now: datetime) -> Credential:
+        """Issue the local TSA's credential (RFC 3161 2.3) and save it, key encrypted, under tsa/.
+
+        Subject CN=`name`, O=station, serialNumber ``TSA:<name as an identifier>``; keyUsage
+        digitalSignature and nonRepudiation, and extendedKeyUsage timeStamping alone, both
+        critical (RFC 3161 2.3 and OpenSSL's timestamp-signing purpose ask for exactly that).
+        Valid for 3 years or until the issuing CA expires, whichever comes first. Issuing again
+        replaces the saved credential.
+        """
+        if not name.strip():
+            raise SigningError("the TSA name must not be empty")
+        now = _second_utc(now)
+        issuing = self._issuing
+        ca_not_after = issuing.certificate.not_valid_after_utc
+        if not issuing.certificate.not_valid_before_utc <= now < ca_not_after:
+            raise SigningError(f"the issuing CA is not valid at {now.isoformat()}")
+        not_after = min(_add_years(now, TSA_VALIDITY_YEARS), ca_not_after)
+        key = self._algorithm.generate_private_key()
+        subject = x509.Name(
+            [
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, self.station_name),
+                x509.NameAttribute(NameOID.COMMON_NAME, name),
+                x509.NameAttribute(NameOID.SERIAL_NUMBER, TSA_PREFIX + _tsa_identifier(name)),
+            ]
+        )
+        certificate = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuing.certificate.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now)
+            .not_valid_after(not_after)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    content_commitment=True,  # nonRepudiation
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=False,
+                    crl_sign=False,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True
+            )
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+            .add_extension(_authority_key_id(issuing.certificate), critical=False)
+            .sign(issuing.private_key, self._algorithm.certificate_hash())
+        )
+        credential = Credential(certificate, key, self._chain())
+        tsa_dir = self._directory / "tsa"
+        tsa_dir.mkdir(exist_ok=True)
+        _write_credential(tsa_dir, "tsa", credential, self._passphrase)
+        return credential
+
+    def load_tsa(self) -> Credential:
+        """Read the TSA credential saved by `issue_tsa`; `KeyStoreError` if there is none."""
+        tsa_dir = self._directory / "tsa"
+        certificate = _read_certificate(tsa_dir / "tsa.cert.pem")
+        key = _read_private_key(tsa_dir / "tsa.key.pem", self._passphrase, certificate)
+        return Credential(certificate, key, self._chain())
+
     def import_pkcs12(self, data: bytes, password: bytes | None) -> Credential:
         """Read a third-party credential (certificate, key and CA chain) from PKCS#12 bytes."""
         try:
@@ -448,6 +521,13 @@ def _add_years(moment: datetime, years: int) -> datetime:
 def _check_identifier(what: str, value: str) -> None:
     if not _IDENTIFIER.fullmatch(value):
         raise SigningError(f"invalid {what} {value!r}: use 1-64 letters, digits, '.', '_' or '-'")
+
+
+def _tsa_identifier(name: str) -> str:
+    """`name` as an identifier for the subject serialNumber (a PrintableString): runs of other
+    characters become '-'; a name with no ASCII letter or digit falls back to a hash of it."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-._")[:64]
+    return slug or hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]
 
 
 def _name(*, organization: str, common_name: str) -> x509.Name:

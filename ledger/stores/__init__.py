@@ -14,6 +14,8 @@ from typing import Any, Protocol, runtime_checkable
 from ledger.canonical import GENESIS_HASH
 
 CHAIN_TABLE = "ledger_chain"
+BATCH_TABLE = "ledger_batches"
+CHECKPOINT_TABLE = "ledger_checkpoints"
 
 
 class ChainError(RuntimeError):
@@ -29,11 +31,61 @@ class ChainLink:
     prev_hash: str
 
 
+@dataclass(frozen=True)
+class Batch:
+    """A run of consecutive events whose Merkle root carries one RFC 3161 token.
+
+    ``first_seq`` is the 0-based index of the batch's first event in the ledger's Merkle log
+    (the chain order); positions are notification ids and may have gaps.
+    """
+
+    first_seq: int
+    size: int
+    first_position: int
+    last_position: int
+    root: str
+    token: bytes
+    gen_time: str
+    tsa_url: str
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    """A signed, timestamped statement of the ledger's size and Merkle root."""
+
+    size: int
+    root: str
+    body: str
+    signature: str
+    token: bytes
+
+
+class BatchConflict(RuntimeError):
+    """Another stamper recorded a batch starting at the same event first."""
+
+
 @runtime_checkable
 class ChainReader(Protocol):
     def select_chain(self, gt: int, limit: int) -> Sequence[ChainLink]: ...
 
     def chain_head(self) -> ChainLink | None: ...
+
+
+@runtime_checkable
+class EvidenceStore(ChainReader, Protocol):
+    """Timestamp batches and checkpoints, kept beside the events in the same database."""
+
+    def insert_batch(self, batch: Batch) -> None: ...
+
+    def select_batches(self) -> Sequence[Batch]: ...
+
+    def last_batch(self) -> Batch | None: ...
+
+    def insert_checkpoint(self, checkpoint: StoredCheckpoint) -> None: ...
+
+    def select_checkpoints(self) -> Sequence[StoredCheckpoint]: ...
+
+    def count_chain(self) -> int: ...
 
 
 def event_hashes_from(kwargs: dict[str, Any], count: int) -> list[str]:

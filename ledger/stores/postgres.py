@@ -12,11 +12,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from eventsourcing.persistence import StoredEvent
+import psycopg
+from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore, PostgresFactory
 from psycopg.sql import SQL, Identifier
 
-from ledger.stores import CHAIN_TABLE, ChainLink, event_hashes_from, link_rows
+from ledger.canonical import GENESIS_HASH
+from ledger.stores import (
+    BATCH_TABLE,
+    CHAIN_TABLE,
+    CHECKPOINT_TABLE,
+    Batch,
+    BatchConflict,
+    ChainLink,
+    StoredCheckpoint,
+    event_hashes_from,
+)
 
 
 class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
@@ -35,13 +46,50 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
                 "prev_hash text NOT NULL)"
             ).format(*chain)
         )
-        self._sql_head = SQL("SELECT event_hash FROM {}.{} ORDER BY position DESC LIMIT 1").format(
-            *chain
+        schema = Identifier(datastore.schema)
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {}.{} ("
+                "first_seq bigint PRIMARY KEY, size bigint NOT NULL, "
+                "first_position bigint NOT NULL, last_position bigint NOT NULL, "
+                "root text NOT NULL, token bytea NOT NULL, gen_time text NOT NULL, "
+                "tsa_url text NOT NULL)"
+            ).format(schema, Identifier(BATCH_TABLE))
         )
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {}.{} ("
+                "size bigint PRIMARY KEY, root text NOT NULL, body text NOT NULL, "
+                "signature text NOT NULL, token bytea NOT NULL)"
+            ).format(schema, Identifier(CHECKPOINT_TABLE))
+        )
+        batches = schema, Identifier(BATCH_TABLE)
+        checkpoints = schema, Identifier(CHECKPOINT_TABLE)
+        self._sql_insert_batch = SQL("INSERT INTO {}.{} VALUES (%s,%s,%s,%s,%s,%s,%s,%s)").format(
+            *batches
+        )
+        self._sql_batches = SQL("SELECT * FROM {}.{} ORDER BY first_seq").format(*batches)
+        self._sql_last_batch = SQL("SELECT * FROM {}.{} ORDER BY first_seq DESC LIMIT 1").format(
+            *batches
+        )
+        self._sql_insert_checkpoint = SQL(
+            "INSERT INTO {}.{} VALUES (%s,%s,%s,%s,%s) ON CONFLICT (size) DO UPDATE SET "
+            "root = EXCLUDED.root, body = EXCLUDED.body, signature = EXCLUDED.signature, "
+            "token = EXCLUDED.token"
+        ).format(*checkpoints)
+        self._sql_checkpoints = SQL("SELECT * FROM {}.{} ORDER BY size").format(*checkpoints)
+        self._sql_count_chain = SQL("SELECT COUNT(*) AS n FROM {}.{}").format(*chain)
+        # The prev_hash column: the head read inside the INSERT (after the lock, same
+        # transaction), then each row's predecessor within the batch. One round trip.
         self._sql_insert_chain = SQL(
             "INSERT INTO {}.{} SELECT * FROM unnest("
-            "%s::bigint[], %s::uuid[], %s::bigint[], %s::text[], %s::text[])"
-        ).format(*chain)
+            "%s::bigint[], %s::uuid[], %s::bigint[], %s::text[], "
+            "COALESCE((SELECT event_hash FROM {}.{} ORDER BY position DESC LIMIT 1), %s) "
+            "|| %s::text[])"
+        ).format(*chain, *chain)
+        self._sql_lock_notify = SQL("; ").join(
+            [*self.lock_table_statements, SQL("NOTIFY {}").format(Identifier(self.channel_name))]
+        )
         self._sql_select_chain = SQL(
             "SELECT * FROM {}.{} WHERE position > %s ORDER BY position LIMIT %s"
         ).format(*chain)
@@ -60,20 +108,22 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
             for s in stored_events
         ]
         with self.datastore.transaction(commit=True) as curs:
-            self._lock_table(curs)  # serialises writers: the head read below is the real head
-            self._notify_channel(curs)
+            # SET LOCAL lock_timeout; LOCK TABLE ... IN EXCLUSIVE MODE; NOTIFY: one trip, no
+            # parameters (a simple query). It serialises writers: the head read below is real.
+            curs.execute(self._sql_lock_notify, prepare=False)
             curs.execute(self.insert_events_statement, (pg_events,))
             positions = [int(row["notification_id"]) for row in curs.fetchall()]
-            curs.execute(self._sql_head)
-            head = curs.fetchone()
-            rows = link_rows(
-                positions,
-                [str(s.originator_id) for s in stored_events],
-                [int(s.originator_version) for s in stored_events],
-                hashes,
-                head["event_hash"] if head else None,
+            curs.execute(
+                self._sql_insert_chain,
+                (
+                    positions,
+                    [str(s.originator_id) for s in stored_events],
+                    [int(s.originator_version) for s in stored_events],
+                    hashes,
+                    GENESIS_HASH,
+                    hashes[:-1],
+                ),
             )
-            curs.execute(self._sql_insert_chain, [list(col) for col in zip(*rows, strict=True)])
         return positions
 
     def select_chain(self, gt: int, limit: int) -> Sequence[ChainLink]:
@@ -86,6 +136,85 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
             curs.execute(self._sql_chain_head)
             row = curs.fetchone()
             return _link(row) if row else None
+
+    # -- evidence: timestamp batches and checkpoints -------------------------------------------
+
+    def insert_batch(self, batch: Batch) -> None:
+        try:
+            with self.datastore.transaction(commit=True) as curs:
+                curs.execute(
+                    self._sql_insert_batch,
+                    (
+                        batch.first_seq,
+                        batch.size,
+                        batch.first_position,
+                        batch.last_position,
+                        batch.root,
+                        batch.token,
+                        batch.gen_time,
+                        batch.tsa_url,
+                    ),
+                )
+        except (psycopg.errors.UniqueViolation, IntegrityError) as exc:
+            raise BatchConflict(f"a batch starting at {batch.first_seq} exists") from exc
+
+    def select_batches(self) -> Sequence[Batch]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._sql_batches)
+            return [_batch(row) for row in curs.fetchall()]
+
+    def last_batch(self) -> Batch | None:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._sql_last_batch)
+            row = curs.fetchone()
+            return _batch(row) if row else None
+
+    def insert_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(
+                self._sql_insert_checkpoint,
+                (
+                    checkpoint.size,
+                    checkpoint.root,
+                    checkpoint.body,
+                    checkpoint.signature,
+                    checkpoint.token,
+                ),
+            )
+
+    def select_checkpoints(self) -> Sequence[StoredCheckpoint]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._sql_checkpoints)
+            return [
+                StoredCheckpoint(
+                    int(r["size"]),
+                    str(r["root"]),
+                    str(r["body"]),
+                    str(r["signature"]),
+                    bytes(r["token"]),
+                )
+                for r in curs.fetchall()
+            ]
+
+    def count_chain(self) -> int:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._sql_count_chain)
+            row = curs.fetchone()
+            assert row is not None
+            return int(row["n"])
+
+
+def _batch(row: Any) -> Batch:
+    return Batch(
+        first_seq=int(row["first_seq"]),
+        size=int(row["size"]),
+        first_position=int(row["first_position"]),
+        last_position=int(row["last_position"]),
+        root=str(row["root"]),
+        token=bytes(row["token"]),
+        gen_time=str(row["gen_time"]),
+        tsa_url=str(row["tsa_url"]),
+    )
 
 
 def _link(row: Any) -> ChainLink:

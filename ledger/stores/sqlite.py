@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
@@ -9,7 +10,17 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteFactory
 
-from ledger.stores import CHAIN_TABLE, ChainLink, event_hashes_from, link_rows
+from ledger.stores import (
+    BATCH_TABLE,
+    CHAIN_TABLE,
+    CHECKPOINT_TABLE,
+    Batch,
+    BatchConflict,
+    ChainLink,
+    StoredCheckpoint,
+    event_hashes_from,
+    link_rows,
+)
 
 
 class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
@@ -22,6 +33,18 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
             "originator_version INTEGER NOT NULL, "
             "event_hash TEXT NOT NULL, "
             "prev_hash TEXT NOT NULL)"
+        )
+        statements.append(
+            f"CREATE TABLE IF NOT EXISTS {BATCH_TABLE} ("
+            "first_seq INTEGER PRIMARY KEY, size INTEGER NOT NULL, "
+            "first_position INTEGER NOT NULL, last_position INTEGER NOT NULL, "
+            "root TEXT NOT NULL, token BLOB NOT NULL, gen_time TEXT NOT NULL, "
+            "tsa_url TEXT NOT NULL)"
+        )
+        statements.append(
+            f"CREATE TABLE IF NOT EXISTS {CHECKPOINT_TABLE} ("
+            "size INTEGER PRIMARY KEY, root TEXT NOT NULL, body TEXT NOT NULL, "
+            "signature TEXT NOT NULL, token BLOB NOT NULL)"
         )
         return statements
 
@@ -61,6 +84,83 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
             c.execute(f"SELECT * FROM {CHAIN_TABLE} ORDER BY position DESC LIMIT 1")
             row = c.fetchone()
             return _link(row) if row else None
+
+    # -- evidence: timestamp batches and checkpoints -------------------------------------------
+
+    def insert_batch(self, batch: Batch) -> None:
+        try:
+            with self.datastore.transaction(commit=True) as c:
+                c.execute(
+                    f"INSERT INTO {BATCH_TABLE} VALUES (?,?,?,?,?,?,?,?)",
+                    (
+                        batch.first_seq,
+                        batch.size,
+                        batch.first_position,
+                        batch.last_position,
+                        batch.root,
+                        batch.token,
+                        batch.gen_time,
+                        batch.tsa_url,
+                    ),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise BatchConflict(f"a batch starting at {batch.first_seq} exists") from exc
+
+    def select_batches(self) -> Sequence[Batch]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT * FROM {BATCH_TABLE} ORDER BY first_seq")
+            return [_batch(row) for row in c.fetchall()]
+
+    def last_batch(self) -> Batch | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT * FROM {BATCH_TABLE} ORDER BY first_seq DESC LIMIT 1")
+            row = c.fetchone()
+            return _batch(row) if row else None
+
+    def insert_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(
+                f"INSERT OR REPLACE INTO {CHECKPOINT_TABLE} VALUES (?,?,?,?,?)",
+                (
+                    checkpoint.size,
+                    checkpoint.root,
+                    checkpoint.body,
+                    checkpoint.signature,
+                    checkpoint.token,
+                ),
+            )
+
+    def select_checkpoints(self) -> Sequence[StoredCheckpoint]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT * FROM {CHECKPOINT_TABLE} ORDER BY size")
+            return [
+                StoredCheckpoint(
+                    int(r["size"]),
+                    str(r["root"]),
+                    str(r["body"]),
+                    str(r["signature"]),
+                    bytes(r["token"]),
+                )
+                for r in c.fetchall()
+            ]
+
+    def count_chain(self) -> int:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT COUNT(*) FROM {CHAIN_TABLE}")
+            return int(c.fetchone()[0])
+
+
+def _batch(row: Any) -> Batch:
+    return Batch(
+        first_seq=int(row["first_seq"]),
+        size=int(row["size"]),
+        first_position=int(row["first_position"]),
+        last_position=int(row["last_position"]),
+        root=str(row["root"]),
+        token=bytes(row["token"]),
+        gen_time=str(row["gen_time"]),
+        tsa_url=str(row["tsa_url"]),
+    )
 
 
 def _id(originator_id: UUID | str) -> str:

@@ -1,0 +1,169 @@
+"""Trusted time for the ledger: Merkle batches of appended events, each root RFC 3161-stamped.
+
+Appending never waits for a TSA. A stamper picks up the chain rows after the last stamped batch,
+groups them (by count, or once the oldest has waited long enough), builds an RFC 6962 Merkle tree
+over their event hashes, asks a TSA for a token over the root (the message imprint *is* the
+32-byte root), and records the batch. When no TSA answers, the events stay pending and durable;
+the stamper backs off and stamps them on recovery.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from signing.timestamps import TimeStamper
+
+from ledger.merkle import inclusion_proof, leaf_hash, root_from_leaves
+from ledger.stores import Batch, BatchConflict, ChainLink, EvidenceStore
+from signing.errors import SigningError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BatchPolicy:
+    """When a batch is cut: at ``max_events`` pending events or after ``max_delay_ms``."""
+
+    max_events: int = 256
+    max_delay_ms: int = 500
+    backoff_initial_s: float = 0.2
+    backoff_max_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.max_events < 1 or self.max_delay_ms < 0:
+            raise ValueError("a batch needs at least one event and a non-negative delay")
+
+
+def leaves_of(links: Sequence[ChainLink]) -> list[bytes]:
+    """RFC 6962 leaf hashes of events: SHA-256(0x00 || event hash bytes)."""
+    return [leaf_hash(bytes.fromhex(link.event_hash)) for link in links]
+
+
+@dataclass(frozen=True)
+class InclusionEvidence:
+    """What proves one event's time: the batch token and the event's path to the batch root."""
+
+    batch: Batch
+    index: int
+    path: tuple[bytes, ...]
+
+
+class Stamper:
+    def __init__(
+        self,
+        store: EvidenceStore,
+        timestamper: TimeStamper,
+        policy: BatchPolicy = BatchPolicy(),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.timestamper = timestamper
+        self.policy = policy
+        self.clock = clock
+        self._pending_since: tuple[int, float] | None = None
+        self.requests = 0
+        self.failures = 0
+
+    def pending(self, limit: int | None = None) -> list[ChainLink]:
+        last = self.store.last_batch()
+        after = last.last_position if last else 0
+        return list(self.store.select_chain(after, limit or self.policy.max_events))
+
+    def stamp_once(self, *, force: bool = False) -> Batch | None:
+        """Cut and stamp one batch if the policy says so (or *force*). Raises SigningError
+        (TsaUnavailable, TimestampRejected) when no TSA gives a good token."""
+        last = self.store.last_batch()
+        first_seq = last.first_seq + last.size if last else 0
+        links = list(
+            self.store.select_chain(last.last_position if last else 0, self.policy.max_events)
+        )
+        if not links:
+            self._pending_since = None
+            return None
+        now = self.clock()
+        if self._pending_since is None or self._pending_since[0] != links[0].position:
+            self._pending_since = (links[0].position, now)
+        waited_ms = (now - self._pending_since[1]) * 1000
+        if (
+            not force
+            and len(links) < self.policy.max_events
+            and waited_ms < self.policy.max_delay_ms
+        ):
+            return None
+        root = root_from_leaves(leaves_of(links))
+        self.requests += 1
+        token = self.timestamper.timestamp(root)
+        batch = Batch(
+            first_seq=first_seq,
+            size=len(links),
+            first_position=links[0].position,
+            last_position=links[-1].position,
+            root=root.hex(),
+            token=token.der,
+            gen_time=token.gen_time.isoformat(),
+            tsa_url=token.tsa_url,
+        )
+        try:
+            self.store.insert_batch(batch)
+        except BatchConflict:
+            log.info("another stamper recorded the batch at %s first", first_seq)
+            return None
+        self._pending_since = None
+        return batch
+
+    def flush(self) -> int:
+        """Stamp everything pending now; returns the number of batches made."""
+        made = 0
+        while self.stamp_once(force=True) is not None:
+            made += 1
+        return made
+
+    def run(self, stop: threading.Event, poll_s: float = 0.05) -> None:
+        """Stamp until *stop* is set, backing off exponentially while no TSA answers."""
+        delay = self.policy.backoff_initial_s
+        while not stop.is_set():
+            try:
+                batch = self.stamp_once()
+            except SigningError as exc:
+                self.failures += 1
+                log.warning("timestamping failed, retrying in %.1f s: %s", delay, exc)
+                stop.wait(delay)
+                delay = min(delay * 2, self.policy.backoff_max_s)
+                continue
+            delay = self.policy.backoff_initial_s
+            if batch is None:
+                stop.wait(poll_s)
+
+
+class StamperThread:
+    """Runs a Stamper in the background; ``stop()`` flushes what is still pending if it can."""
+
+    def __init__(self, stamper: Stamper) -> None:
+        self.stamper = stamper
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=stamper.run, args=(self._stop,), daemon=True)
+
+    def start(self) -> StamperThread:
+        self._thread.start()
+        return self
+
+    def stop(self, *, flush: bool = True) -> None:
+        self._stop.set()
+        self._thread.join()
+        if flush:
+            self.stamper.flush()
+
+
+def inclusion_evidence(store: EvidenceStore, position: int) -> InclusionEvidence | None:
+    """The batch holding the event at *position* and its inclusion path (None while pending)."""
+    for batch in store.select_batches():
+        if batch.first_position <= position <= batch.last_position:
+            links = list(store.select_chain(batch.first_position - 1, batch.size))
+            index = [link.position for link in links].index(position)
+            leaves = leaves_of(links)
+            return InclusionEvidence(batch, index, tuple(inclusion_proof(leaves, index)))
+    return None
