@@ -108,6 +108,23 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--staff", required=True, help="staff id of the amending person")
     p.set_defaults(handler=cmd_amend)
 
+    p = sub.add_parser("revoke", help="revoke a staff certificate (CRL and a signed event)")
+    p.add_argument("staff_id")
+    p.add_argument("--reason", required=True)
+    p.add_argument("--by", default="A001", help="staff id of the administrator")
+    p.set_defaults(handler=cmd_revoke)
+
+    p = sub.add_parser("station", help="station settings (versioned, signed changes)")
+    station_sub = p.add_subparsers(required=True, metavar="ACTION")
+    show = station_sub.add_parser("show", help="print the current station parameters")
+    show.set_defaults(handler=cmd_station_show)
+    change = station_sub.add_parser("set", help="change one parameter, with a reason")
+    change.add_argument("key")
+    change.add_argument("value", help='JSON value (true, 3, "text") or plain text')
+    change.add_argument("--reason", required=True)
+    change.add_argument("--by", default="A001", help="staff id of the administrator")
+    change.set_defaults(handler=cmd_station_set)
+
     p = sub.add_parser("export-event", help="write one event's evidence for openssl")
     p.add_argument("position", type=_positive, help="global position (notification id)")
     p.add_argument("--out", type=Path, required=True)
@@ -277,6 +294,11 @@ def _verify(station: Station, *, as_json: bool, since: SignedCheckpoint | None =
             + (f" (oldest {report.oldest_pending_s:.0f} s)" if report.pending else "")
             + f"; {report.checkpoints} checkpoints"
             + (
+                f"; {report.signature_timestamps} per-event signature timestamps"
+                if report.signature_timestamps
+                else ""
+            )
+            + (
                 f"; consistent with the checkpoint of {report.since_size} events"
                 if report.since_size is not None
                 else ""
@@ -345,6 +367,52 @@ def cmd_amend(settings: Settings, args: argparse.Namespace) -> int:
         console.print(
             f"Amended {args.step}.{args.field} of donation {args.donation_no} to {value!r}"
         )
+        return 0
+    finally:
+        station.close()
+
+
+def cmd_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    station = Station.open(settings)
+    try:
+        try:
+            serial = station.revoke_staff(args.staff_id, args.reason, args.by)
+        except (SigningError, OSError) as exc:
+            raise UsageError(f"cannot revoke {args.staff_id}: {exc}") from exc
+        console.print(f"Revoked the certificate of {args.staff_id} (serial {serial:x})")
+        return 0
+    finally:
+        station.close()
+
+
+def cmd_station_show(settings: Settings, args: argparse.Namespace) -> int:
+    station = Station.open(settings)
+    try:
+        config = station.app.station()
+        print(json.dumps(config.parameters, ensure_ascii=False, indent=2))
+        return 0
+    finally:
+        station.close()
+
+
+def cmd_station_set(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        value = json.loads(args.value)
+    except json.JSONDecodeError:
+        value = args.value
+    station = Station.open(settings)
+    try:
+        try:
+            admin = station.signer(args.by)
+        except (SigningError, OSError) as exc:
+            raise UsageError(f"no credential for staff {args.by}: {exc}") from exc
+        current = station.app.station().parameters.get(args.key)
+        if current is not None and type(current) is not type(value):
+            raise UsageError(
+                f"{args.key} holds {type(current).__name__}, not {type(value).__name__}"
+            )
+        station.app.change_station_setting(admin, args.key, value, args.reason)
+        console.print(f"Station setting {args.key} = {value!r}")
         return 0
     finally:
         station.close()

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     tsa_timeout_s: float = 5.0
     batch_max_events: int = 256
     batch_max_delay_ms: int = 500
+    #: A running stamper issues a signed, timestamped checkpoint this often (0: only on demand).
+    checkpoint_interval_s: float = 3600.0
 
     @model_validator(mode="after")
     def _no_default_secret_in_production(self) -> Settings:

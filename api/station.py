@@ -5,24 +5,23 @@ This is the only place that puts the floors together (docs/design.md).
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from signing.timestamps import HttpTimeStamper, TimeStamper
-from signing.tsa import TimestampAuthority, TsaServer
 
 from api.roster import DEMO_STAFF, SYSTEM_STAFF_ID, StaffMember
 from api.settings import Settings
 from ledger.application import LedgerApp
 from ledger.checkpoints import SignedCheckpoint, issue_checkpoint
-from ledger.events import WorkflowError
-from ledger.registry import SigningCredential
+from ledger.events import LedgerAggregate, WorkflowError
+from ledger.registry import SigningCredential, credential_id_for
 from ledger.rules import StationParameters, load_rule_set, load_station_parameters
 from ledger.signer import CredentialSigner
 from ledger.stores import EvidenceStore, persistence_env, postgres_setup
@@ -30,7 +29,9 @@ from ledger.timestamping import BatchPolicy, Stamper
 from ledger.verify import LedgerVerifier
 from signing.pki import StationPKI, subject_serial_number
 from signing.secrets import StationSecrets
-from signing.validation import CertificateValidator
+from signing.timestamps import HttpTimeStamper, TimeStamper
+from signing.tsa import TimestampAuthority, TsaServer
+from signing.validation import CertificateValidator, signature_value
 
 
 class StationNotInitialised(RuntimeError):
@@ -47,6 +48,9 @@ def station_parameters_dict(parameters: StationParameters) -> dict[str, Any]:
         "form_phone_callback": parameters.form_phone_callback,
         "form_template_code": parameters.form_template_code,
         "required_signatures": {k: list(v) for k, v in parameters.required_signatures.items()},
+        # "batch": Merkle batches of events share one RFC 3161 token; "per_event": each event's
+        # signature value gets its own token as well (CAdES-T), at one TSA request per event.
+        "timestamp_mode": "batch",
     }
 
 
@@ -123,6 +127,29 @@ class Station:
             self._tsa_server = None
         self.app.close()
 
+    def revoke_staff(self, staff_id: str, reason: str, admin_id: str = "A001") -> int:
+        """Revoke a staff certificate: CRL entry and a signed CertificateRevoked event.
+
+        Events that staff member signs from now on fail verification; earlier ones stay valid.
+        """
+        if not reason.strip():
+            raise WorkflowError("a revocation needs a reason")
+        if staff_id == SYSTEM_STAFF_ID:
+            raise WorkflowError("the station system credential cannot be revoked here")
+        certificate = self.pki.load_staff(staff_id).certificate
+        # CRL times are whole seconds: round up, so nothing signed before now looks revoked.
+        now = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+        admin = self.signer(admin_id)
+        credential: Any = self.app.repository.get(
+            credential_id_for(format(certificate.serial_number, "x"))
+        )
+        assert isinstance(credential, SigningCredential)
+        credential.revoke(admin, now.isoformat(), reason)
+        self.pki.revoke(certificate.serial_number, now, now)
+        self.app.save(credential)
+        self._signers.pop(staff_id, None)
+        return certificate.serial_number
+
     # -- trusted time -------------------------------------------------------------------------
 
     def trust_roots(self) -> list[x509.Certificate]:
@@ -152,7 +179,28 @@ class Station:
             max_events=self.settings.batch_max_events,
             max_delay_ms=self.settings.batch_max_delay_ms,
         )
-        return Stamper(self.store, self.timestamper(), policy)
+        return Stamper(
+            self.store,
+            self.timestamper(),
+            policy,
+            per_event=lambda: self.app.station().parameters.get("timestamp_mode") == "per_event",
+            signatures=self._signature_values,
+            checkpoint=self._periodic_checkpoint if self.settings.checkpoint_interval_s else None,
+            checkpoint_interval_s=self.settings.checkpoint_interval_s,
+        )
+
+    def _periodic_checkpoint(self) -> SignedCheckpoint:
+        return issue_checkpoint(
+            self.store, self.system, self.timestamper(), self.settings.station_id
+        )
+
+    def _signature_values(self, after: int, limit: int) -> list[tuple[int, bytes]]:
+        out = []
+        for note in self.app.recorder.select_notifications(after + 1, limit):
+            event = self.app.mapper.to_domain_event(note)
+            if isinstance(event, LedgerAggregate.Event):
+                out.append((note.id, signature_value(base64.b64decode(event.signature))))
+        return out
 
     @property
     def store(self) -> EvidenceStore:
@@ -173,10 +221,18 @@ class Station:
         """The signer of a staff member (the role comes from the certificate)."""
         if staff_id not in self._signers:
             credential = self.pki.load_staff(staff_id)
+            if self._revoked(credential.certificate.serial_number):
+                raise WorkflowError(f"the certificate of {staff_id} is revoked: it cannot sign")
             titles = credential.certificate.subject.get_attributes_for_oid(x509.NameOID.TITLE)
             role = str(titles[0].value) if titles else "staff"
             self._signers[staff_id] = CredentialSigner(credential, role)
         return self._signers[staff_id]
+
+    def _revoked(self, serial_number: int) -> bool:
+        entry = self.pki.crl(datetime.now(UTC)).get_revoked_certificate_by_serial_number(
+            serial_number
+        )
+        return entry is not None
 
     @property
     def system(self) -> CredentialSigner:

@@ -113,8 +113,15 @@ def all_links(store: EvidenceStore, page: int = 10_000) -> list[ChainLink]:
 def issue_checkpoint(
     store: EvidenceStore, signer: Signer, timestamper: TimeStamper, station_id: str
 ) -> SignedCheckpoint:
-    """Sign and timestamp the ledger's current size and root, and keep it in the store."""
-    links = all_links(store)
+    """Sign and timestamp the size and root of the ledger's stamped prefix, and keep it.
+
+    Only events already in a timestamped batch are covered, so no batch token can be later than
+    a checkpoint that covers it, even while other writers keep appending (flush first to cover
+    everything).
+    """
+    last = store.last_batch()
+    stamped_to = last.last_position if last else 0
+    links = [link for link in all_links(store) if link.position <= stamped_to]
     issued = datetime.now(UTC)
     unsigned = SignedCheckpoint(
         station_id=station_id,

@@ -9,17 +9,17 @@ the stamper backs off and stamps them on recovery.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from signing.timestamps import TimeStamper
-
 from ledger.merkle import inclusion_proof, leaf_hash, root_from_leaves
 from ledger.stores import Batch, BatchConflict, ChainLink, EvidenceStore
 from signing.errors import SigningError
+from signing.timestamps import TimeStamper
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,18 @@ class Stamper:
         timestamper: TimeStamper,
         policy: BatchPolicy = BatchPolicy(),
         clock: Callable[[], float] = time.monotonic,
+        *,
+        per_event: Callable[[], bool] = lambda: False,
+        signatures: Callable[[int, int], Sequence[tuple[int, bytes]]] | None = None,
+        checkpoint: Callable[[], object] | None = None,
+        checkpoint_interval_s: float = 3600.0,
     ) -> None:
+        self.checkpoint = checkpoint
+        self.checkpoint_interval_s = checkpoint_interval_s
+        self._last_checkpoint = clock()
+        self.per_event = per_event
+        self.signatures = signatures
+        self._per_event_after: int | None = None
         self.store = store
         self.timestamper = timestamper
         self.policy = policy
@@ -76,6 +87,8 @@ class Stamper:
     def stamp_once(self, *, force: bool = False) -> Batch | None:
         """Cut and stamp one batch if the policy says so (or *force*). Raises SigningError
         (TsaUnavailable, TimestampRejected) when no TSA gives a good token."""
+        if self.signatures is not None and self.per_event():
+            self.stamp_signatures()
         last = self.store.last_batch()
         first_seq = last.first_seq + last.size if last else 0
         links = list(
@@ -115,6 +128,28 @@ class Stamper:
         self._pending_since = None
         return batch
 
+    def stamp_signatures(self) -> int:
+        """Per-event mode (CAdES-T): a token over SHA-256 of each new event's signature value.
+
+        Covers events appended since the mode was first seen on (no back-stamping: earlier
+        events carry their batch tokens). Returns how many tokens were made.
+        """
+        assert self.signatures is not None
+        if self._per_event_after is None:
+            existing = self.store.select_event_timestamps()
+            head = self.store.chain_head()
+            self._per_event_after = max(existing) if existing else (head.position if head else 0)
+            if not existing:
+                return 0
+        made = 0
+        for position, value in self.signatures(self._per_event_after, self.policy.max_events):
+            self.requests += 1
+            token = self.timestamper.timestamp(hashlib.sha256(value).digest())
+            self.store.insert_event_timestamps([(position, token.der, token.gen_time.isoformat())])
+            self._per_event_after = position
+            made += 1
+        return made
+
     def flush(self) -> int:
         """Stamp everything pending now; returns the number of batches made."""
         made = 0
@@ -136,7 +171,21 @@ class Stamper:
                 continue
             delay = self.policy.backoff_initial_s
             if batch is None:
+                self._maybe_checkpoint()
                 stop.wait(poll_s)
+
+    def _maybe_checkpoint(self) -> None:
+        """Periodic checkpoint when idle, if the ledger grew since the last one."""
+        if self.checkpoint is None:
+            return
+        if self.clock() - self._last_checkpoint < self.checkpoint_interval_s:
+            return
+        self._last_checkpoint = self.clock()
+        self.flush()
+        stored = self.store.select_checkpoints()
+        if stored and stored[-1].size == self.store.count_chain():
+            return
+        self.checkpoint()
 
 
 class StamperThread:

@@ -86,6 +86,7 @@ class VerificationReport:
     oldest_pending_s: float = 0.0
     checkpoints: int = 0
     since_size: int | None = None
+    signature_timestamps: int = 0
 
     @property
     def ok(self) -> bool:
@@ -110,6 +111,8 @@ class _State:
     leaves: list[bytes] = field(default_factory=list)
     positions: list[int] = field(default_factory=list)
     times: list[datetime] = field(default_factory=list)
+    event_tokens: dict[int, tuple[bytes, str]] = field(default_factory=dict)
+    signature_values: dict[int, tuple[bytes, datetime]] = field(default_factory=dict)
 
 
 class LedgerVerifier:
@@ -136,7 +139,7 @@ class LedgerVerifier:
         self._rule_set_cache: dict[str, RuleSet] = {}
 
     def verify(self, progress: Callable[[int], None] | None = None) -> VerificationReport:
-        state = _State()
+        state = _State(event_tokens=dict(self.recorder.select_event_timestamps()))
         for position, notification, link in self._merged():
             if len(state.failures) >= MAX_FAILURES:
                 break
@@ -151,6 +154,8 @@ class LedgerVerifier:
             self.validator,
             datetime.now(UTC),
             self.since,
+            event_tokens=state.event_tokens,
+            signature_values=state.signature_values,
         )
         for position, kind, reason in timing.failures:
             state.failures.append(Failure(position, "", kind, reason))
@@ -180,6 +185,7 @@ class LedgerVerifier:
             oldest_pending_s=timing.oldest_pending_s,
             checkpoints=timing.checkpoints,
             since_size=timing.since_size,
+            signature_timestamps=timing.event_tokens,
         )
 
     # -- reading ------------------------------------------------------------------------------
@@ -245,7 +251,7 @@ class LedgerVerifier:
         reasons = self._chain_reasons(state, position, event, digest, link)
         reasons.extend(self._aggregate_reasons(state, aggregate_id, event, digest))
         if not reasons and full:
-            reasons.extend(self._signature_reasons(state, event, body))
+            reasons.extend(self._signature_reasons(state, position, event, body))
         if not reasons and full:
             reasons.extend(self._rule_reasons(event_type, event))
         for reason in reasons[:1]:
@@ -311,7 +317,7 @@ class LedgerVerifier:
         return reasons
 
     def _signature_reasons(
-        self, state: _State, event: LedgerAggregate.Event, body: bytes
+        self, state: _State, position: int, event: LedgerAggregate.Event, body: bytes
     ) -> list[str]:
         try:
             signature = base64.b64decode(event.signature, validate=True)
@@ -346,6 +352,8 @@ class LedgerVerifier:
         except CertificateInvalid as exc:
             return [f"signer certificate not valid at signing time: {exc.reason}"]
         state.signers.add(verified.subject_id)
+        if position in state.event_tokens:
+            state.signature_values[position] = (verified.signature_value, event.timestamp)
         return []
 
     def _rule_reasons(self, event_type: str, event: LedgerAggregate.Event) -> list[str]:

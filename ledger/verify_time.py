@@ -17,11 +17,10 @@ Events after the last batch are pending: counted and aged, not failed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-
-from signing.tsp_validation import verify_timestamp_token
 
 from ledger.checkpoints import (
     SignedCheckpoint,
@@ -31,6 +30,7 @@ from ledger.checkpoints import (
 from ledger.merkle import root_from_leaves
 from ledger.stores import Batch, EvidenceStore
 from signing.errors import CertificateInvalid, SignatureInvalid
+from signing.tsp_validation import verify_timestamp_token
 from signing.validation import CertificateValidator
 
 #: Signing times are whole seconds (CMS UTCTime) and TSA accuracy is one second.
@@ -46,6 +46,7 @@ class TimeReport:
     oldest_pending_s: float = 0.0
     checkpoints: int = 0
     since_size: int | None = None
+    event_tokens: int = 0
 
 
 def verify_trusted_time(
@@ -56,8 +57,16 @@ def verify_trusted_time(
     validator: CertificateValidator,
     now: datetime,
     since: SignedCheckpoint | None = None,
+    *,
+    event_tokens: Mapping[int, tuple[bytes, str]] | None = None,
+    signature_values: Mapping[int, tuple[bytes, datetime]] | None = None,
 ) -> TimeReport:
     report = TimeReport()
+    for position, (token, _gen_time) in sorted((event_tokens or {}).items()):
+        report.event_tokens += 1
+        reason = _event_token_problem(token, (signature_values or {}).get(position), validator)
+        if reason:
+            report.failures.append((position, "SignatureTimestamp", reason))
     start = since.size if since is not None else 0
     batches = list(store.select_batches())
     gen_times: list[tuple[Batch, datetime]] = []
@@ -95,6 +104,22 @@ def verify_trusted_time(
         for problem in problems[:1]:
             report.failures.append((since.head_position, "Checkpoint(--since)", problem))
     return report
+
+
+def _event_token_problem(
+    token: bytes, signed: tuple[bytes, datetime] | None, validator: CertificateValidator
+) -> str:
+    """A per-event (CAdES-T) token: over SHA-256 of the event's signature value, not earlier."""
+    if signed is None:
+        return "signature timestamp for an event whose signature did not verify or is missing"
+    value, signing_time = signed
+    try:
+        stamp = verify_timestamp_token(token, hashlib.sha256(value).digest(), validator)
+    except (SignatureInvalid, CertificateInvalid) as exc:
+        return f"signature timestamp does not verify: {exc}"
+    if stamp.gen_time + TOLERANCE < signing_time:
+        return f"signature timestamp {stamp.gen_time.isoformat()} is earlier than the signature"
+    return ""
 
 
 def _batch_problem(

@@ -42,6 +42,7 @@ class VerifiedSignature:
     signing_time: datetime  # the signing-time attribute, UTC (whole seconds: UTCTime)
     subject_id: str  # the signer certificate's subject serialNumber, e.g. "STAFF:N001"
     certificates: tuple[x509.Certificate, ...]  # every certificate embedded, in encoded order
+    signature_value: bytes = b""  # the SignerInfo signature octets (what CAdES-T timestamps)
 
 
 # -- verify_detached -----------------------------------------------------------------------
@@ -403,4 +404,16 @@ def verify_detached(signature_der: bytes, data: bytes) -> VerifiedSignature:
         signing_time=signing_time,
         subject_id=signer.subject_id,
         certificates=tuple(facts.certificate for facts in certificates),
+        signature_value=parsed.signature,
     )
+
+
+def signature_value(signature_der: bytes) -> bytes:
+    """The SignerInfo signature octets of a CMS signature, unverified (ETSI EN 319 122-1
+    signature-time-stamp: the token's imprint is over these bytes)."""
+    try:
+        return _parse(signature_der).signature
+    except SignatureInvalid:
+        raise
+    except Exception as exc:
+        raise SignatureInvalid(f"unparseable CMS: {exc.__class__.__name__}: {exc}") from exc

@@ -16,6 +16,7 @@ from ledger.canonical import GENESIS_HASH
 CHAIN_TABLE = "ledger_chain"
 BATCH_TABLE = "ledger_batches"
 CHECKPOINT_TABLE = "ledger_checkpoints"
+EVENT_TOKEN_TABLE = "ledger_event_timestamps"
 
 
 class ChainError(RuntimeError):
@@ -86,6 +87,12 @@ class EvidenceStore(ChainReader, Protocol):
     def select_checkpoints(self) -> Sequence[StoredCheckpoint]: ...
 
     def count_chain(self) -> int: ...
+
+    def insert_event_timestamps(self, rows: Sequence[tuple[int, bytes, str]]) -> None:
+        """Per-event (CAdES-T) tokens: (position, token DER, TSA time)."""
+        ...
+
+    def select_event_timestamps(self) -> dict[int, tuple[bytes, str]]: ...
 
 
 def event_hashes_from(kwargs: dict[str, Any], count: int) -> list[str]:

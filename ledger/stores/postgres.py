@@ -22,6 +22,7 @@ from ledger.stores import (
     BATCH_TABLE,
     CHAIN_TABLE,
     CHECKPOINT_TABLE,
+    EVENT_TOKEN_TABLE,
     Batch,
     BatchConflict,
     ChainLink,
@@ -63,6 +64,17 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
                 "signature text NOT NULL, token bytea NOT NULL)"
             ).format(schema, Identifier(CHECKPOINT_TABLE))
         )
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {}.{} ("
+                "position bigint PRIMARY KEY, token bytea NOT NULL, gen_time text NOT NULL)"
+            ).format(schema, Identifier(EVENT_TOKEN_TABLE))
+        )
+        tokens = schema, Identifier(EVENT_TOKEN_TABLE)
+        self._sql_insert_event_tokens = SQL(
+            "INSERT INTO {}.{} VALUES (%s,%s,%s) ON CONFLICT (position) DO NOTHING"
+        ).format(*tokens)
+        self._sql_event_tokens = SQL("SELECT * FROM {}.{}").format(*tokens)
         batches = schema, Identifier(BATCH_TABLE)
         checkpoints = schema, Identifier(CHECKPOINT_TABLE)
         self._sql_insert_batch = SQL("INSERT INTO {}.{} VALUES (%s,%s,%s,%s,%s,%s,%s,%s)").format(
@@ -202,6 +214,17 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
             row = curs.fetchone()
             assert row is not None
             return int(row["n"])
+
+    def insert_event_timestamps(self, rows: Sequence[tuple[int, bytes, str]]) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.executemany(self._sql_insert_event_tokens, rows)
+
+    def select_event_timestamps(self) -> dict[int, tuple[bytes, str]]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._sql_event_tokens)
+            return {
+                int(r["position"]): (bytes(r["token"]), str(r["gen_time"])) for r in curs.fetchall()
+            }
 
 
 def _batch(row: Any) -> Batch:

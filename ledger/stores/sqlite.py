@@ -14,6 +14,7 @@ from ledger.stores import (
     BATCH_TABLE,
     CHAIN_TABLE,
     CHECKPOINT_TABLE,
+    EVENT_TOKEN_TABLE,
     Batch,
     BatchConflict,
     ChainLink,
@@ -45,6 +46,10 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
             f"CREATE TABLE IF NOT EXISTS {CHECKPOINT_TABLE} ("
             "size INTEGER PRIMARY KEY, root TEXT NOT NULL, body TEXT NOT NULL, "
             "signature TEXT NOT NULL, token BLOB NOT NULL)"
+        )
+        statements.append(
+            f"CREATE TABLE IF NOT EXISTS {EVENT_TOKEN_TABLE} ("
+            "position INTEGER PRIMARY KEY, token BLOB NOT NULL, gen_time TEXT NOT NULL)"
         )
         return statements
 
@@ -148,6 +153,17 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
         with self.datastore.transaction(commit=False) as c:
             c.execute(f"SELECT COUNT(*) FROM {CHAIN_TABLE}")
             return int(c.fetchone()[0])
+
+    def insert_event_timestamps(self, rows: Sequence[tuple[int, bytes, str]]) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.executemany(f"INSERT OR IGNORE INTO {EVENT_TOKEN_TABLE} VALUES (?,?,?)", rows)
+
+    def select_event_timestamps(self) -> dict[int, tuple[bytes, str]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT * FROM {EVENT_TOKEN_TABLE}")
+            return {
+                int(r["position"]): (bytes(r["token"]), str(r["gen_time"])) for r in c.fetchall()
+            }
 
 
 def _batch(row: Any) -> Batch:

@@ -7,11 +7,14 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from api.cli import main
 from api.station import Station
+from ledger.events import WorkflowError
+from ledger.signer import CredentialSigner
 from tests.conftest import make_settings
 from tests.workflow import complete
 
@@ -203,3 +206,67 @@ def test_exported_event_verifies_with_openssl(cli_env: Path) -> None:
     bad = subprocess.run(command, cwd=out, capture_output=True, text=True)
     assert bad.returncode != 0
     assert main(["export-event", str(max(positions) + 10), "--out", str(out)]) == 2
+
+
+def test_revoked_staff_signature_after_revocation_fails_verify(
+    cli_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["init"]) == 0
+    station = _station(cli_env)
+    complete(station)
+    station.close()
+    assert main(["revoke", "P001", "--reason", "left the station"]) == 0
+    assert main(["verify"]) == 0  # what P001 signed before the revocation stays valid
+    station = _station(cli_env)
+    try:
+        with pytest.raises(WorkflowError, match="revoked"):
+            station.signer("P001")  # the application refuses a revoked signer ...
+        # ... so the attacker signs with the key directly, bypassing it.
+        signer = CredentialSigner(station.pki.load_staff("P001"), "examining_physician")
+        complete_until_exam(station, signer)
+    finally:
+        station.close()
+    capsys.readouterr()
+    assert main(["verify"]) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert "GeneralExamRecorded" in out and "revoked" in out
+
+
+def complete_until_exam(station: Station, examiner: Any) -> Any:
+    from tests.workflow import register
+
+    donation_id = register(station)
+    donor = station.donor_signer(donation_id, fingerprint_verified=True)
+    station.app.sign_consent(
+        donation_id,
+        donor,
+        answers={},
+        consent=True,
+        fingerprint_verified=True,
+        donor_certificate_serial=donor.certificate_serial,
+    )
+    station.app.record_exam(
+        donation_id,
+        examiner,
+        weight_kg=60.0,
+        sbp_mmhg=120,
+        dbp_mmhg=80,
+        pulse_per_min=70,
+        temperature_c=36.5,
+    )
+    return donation_id
+
+
+def test_station_setting_change_is_a_signed_event(
+    cli_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["init"]) == 0
+    assert main(["station", "set", "mpv_enabled", "true", "--reason", "analyser upgrade"]) == 0
+    assert main(["station", "set", "mpv_enabled", '"yes"', "--reason", "typo"]) == 2
+    assert main(["station", "set", "no_such_key", "1", "--reason", "x"]) == 2
+    capsys.readouterr()
+    assert main(["station", "show"]) == 0
+    assert json.loads(capsys.readouterr().out)["mpv_enabled"] is True
+    assert main(["verify", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["event_types"]["StationSettingChanged"] == 1

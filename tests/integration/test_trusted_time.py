@@ -7,6 +7,7 @@ import json
 import shutil
 import sqlite3
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -224,3 +225,53 @@ def test_a_token_moved_to_another_batch_fails(ledger_station: Station) -> None:
     report = ledger_station.verifier().verify()
     assert not report.ok
     assert "timestamp token does not verify" in report.failures[0].reason
+
+
+def test_per_event_mode_stamps_each_signature_value(ledger_station: Station) -> None:
+    complete(ledger_station)
+    ledger_station.app.change_station_setting(
+        ledger_station.signer("A001"), "timestamp_mode", "per_event", "CAdES-T for this station"
+    )
+    stamper = ledger_station.stamper()
+    stamper.flush()  # first sight of the mode: from here on
+    complete(ledger_station)
+    stamper.flush()
+    report = ledger_station.verifier().verify()
+    assert report.ok, report.failures[:3]
+    after = [p for p in _positions(ledger_station)]
+    tokens = ledger_station.store.select_event_timestamps()
+    assert len(tokens) >= 15  # every event of the second donation
+    assert report.signature_timestamps == len(tokens)
+    assert max(tokens) == max(after)
+    # A token moved to another event no longer matches that event's signature value.
+    first, second = sorted(tokens)[:2]
+    db = sqlite3.connect(ledger_station.settings.db.removeprefix("sqlite:///"))
+    with db:
+        db.execute(
+            "UPDATE ledger_event_timestamps SET token = ? WHERE position = ?",
+            (tokens[first][0], second),
+        )
+    db.close()
+    report = ledger_station.verifier().verify()
+    assert not report.ok
+    assert report.failures[0].position == second
+    assert "signature timestamp does not verify" in report.failures[0].reason
+
+
+def test_a_running_stamper_issues_periodic_checkpoints(ledger_station: Station) -> None:
+    ledger_station.settings = ledger_station.settings.model_copy(
+        update={"checkpoint_interval_s": 0.05, "batch_max_delay_ms": 0}
+    )
+    thread = StamperThread(ledger_station.stamper()).start()
+    complete(ledger_station)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        stored = ledger_station.store.select_checkpoints()
+        if stored and stored[-1].size == ledger_station.store.count_chain():
+            break
+        time.sleep(0.05)
+    thread.stop(flush=True)
+    stored = ledger_station.store.select_checkpoints()
+    assert stored and stored[-1].size == ledger_station.store.count_chain()
+    report = ledger_station.verifier().verify()
+    assert report.ok and report.checkpoints == len(stored)
