@@ -16,9 +16,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from signing.timestamps import TimeStamper
-from signing.tsp_validation import verify_timestamp_token
-
 from ledger.canonical import canonical_bytes
 from ledger.events import Signer
 from ledger.merkle import (
@@ -31,6 +28,8 @@ from ledger.merkle import (
 from ledger.stores import ChainLink, EvidenceStore, StoredCheckpoint
 from ledger.timestamping import leaves_of
 from signing.errors import CertificateInvalid, SignatureInvalid
+from signing.timestamps import TimeStamper
+from signing.tsp_validation import verify_timestamp_token
 from signing.validation import CertificateValidator, verify_detached
 
 FORMAT = "donation-ledger-checkpoint/1"
