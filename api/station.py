@@ -6,6 +6,7 @@ This is the only place that puts the floors together (docs/design.md).
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -148,6 +149,9 @@ class Station:
         self.pki.revoke(certificate.serial_number, now, now)
         self.app.save(credential)
         self._signers.pop(staff_id, None)
+        # The revocation takes effect at `now` (the next whole second); return only once it has,
+        # so anything the key signs after this call is after the revocation time.
+        time.sleep(max(0.0, (now - datetime.now(UTC)).total_seconds()))
         return certificate.serial_number
 
     # -- trusted time -------------------------------------------------------------------------
