@@ -17,6 +17,7 @@ from uuid import UUID
 from api.station import Station
 from ledger.donation import Step
 from ledger.identity import check_char
+from ledger.signer import CredentialSigner
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘"
 GIVEN = [
@@ -78,6 +79,9 @@ class DemoDay:
         self.today = datetime.now(UTC).date()
         self.sequence = self.rng.randrange(100000, 800000)
         self.donors: list[tuple[str, str, str, date]] = []
+        #: Sealed donations and, while this process holds it, the donor's signer (for the forms).
+        self.sealed: list[tuple[UUID, CredentialSigner | None]] = []
+        self.current_donor: CredentialSigner | None = None
 
     def run(self, donations: int, progress: Callable[[], None] | None = None) -> DemoSummary:
         for _ in range(donations):
@@ -124,6 +128,7 @@ class DemoDay:
             appointment_id=f"APT-{rng.randrange(10**6)}" if rng.random() < 0.84 else None,
         )
         donor = st.donor_signer(donation_id, fingerprint_verified=rng.random() < 0.9)
+        self.current_donor = donor
         app.sign_consent(
             donation_id,
             donor,
@@ -251,7 +256,7 @@ class DemoDay:
                 reason="体温录入错误，按体温计读数更正 (transcription error)",
             )
             summary.amendments += 1
-        self._seal(donation_id)
+        self._seal(donation_id, donor)
         summary.completed += 1
 
     def _cosign(self, donation_id: UUID, slot: str, who: object) -> None:
@@ -270,9 +275,10 @@ class DemoDay:
         self.summary.deferred += 1
         for rule_id in reason.split(", "):
             self.summary.deferral_reasons[rule_id] += 1
-        self._seal(donation_id)
+        self._seal(donation_id, self.current_donor)
 
-    def _seal(self, donation_id: UUID) -> None:
+    def _seal(self, donation_id: UUID, donor: CredentialSigner | None = None) -> None:
         app = self.station.app
         self.summary.missing_slots += len(app.donation(donation_id).missing_slots())
         app.seal(donation_id, self.station.system)
+        self.sealed.append((donation_id, donor))
