@@ -25,3 +25,11 @@ class CertificateInvalid(SigningError):
 
 class KeyStoreError(SigningError):
     """Keys or certificates cannot be created, read, decrypted or written."""
+
+
+class PdfUnreadable(SigningError):
+    """A file cannot be checked as a signed PDF: not a PDF, unreadable, or no signature at all."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
