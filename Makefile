@@ -31,6 +31,8 @@ test: lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.append
+	$(BIN)/python -m bench.timestamps
+	$(BIN)/python -m bench.rebuild
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

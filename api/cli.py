@@ -18,7 +18,10 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from api import forms, verify_pdf
+from api.cli_reports import register as register_read_models
 from api.demo import DemoDay
+from api.forms import producer_for
 from api.settings import Settings
 from api.station import Station, StationNotInitialised
 from ledger.canonical import event_canonical_bytes
@@ -73,6 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="simulate a day of donations, then verify the ledger")
     p.add_argument("--donations", type=_positive, default=100)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument(
+        "--no-forms", action="store_true", help="skip the three signed PDF/A-3 forms per donation"
+    )
     p.set_defaults(handler=cmd_demo)
 
     p = sub.add_parser("verify", help="recompute every hash, chain link, signature and token")
@@ -125,6 +131,10 @@ def _parser() -> argparse.ArgumentParser:
     change.add_argument("--by", default="A001", help="staff id of the administrator")
     change.set_defaults(handler=cmd_station_set)
 
+    forms.register(sub)
+    verify_pdf.register(sub)
+    register_read_models(sub)
+
     p = sub.add_parser("export-event", help="write one event's evidence for openssl")
     p.add_argument("position", type=_positive, help="global position (notification id)")
     p.add_argument("--out", type=Path, required=True)
@@ -175,6 +185,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
             task = progress.add_task("donations", total=args.donations)
             summary = day.run(args.donations, lambda: progress.advance(task))
         stamping.stop(flush=True)
+        forms = 0 if args.no_forms else _demo_forms(station, settings, day)
         checkpoint = station.checkpoint()
         checkpoint_file = _write_checkpoint(settings, checkpoint)
         elapsed = time.perf_counter() - started
@@ -197,6 +208,8 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         if summary.deferral_reasons:
             reasons = ", ".join(f"{k} x{v}" for k, v in summary.deferral_reasons.most_common())
             console.print(f"Deferral reasons: {reasons}")
+        if forms:
+            console.print(f"Forms: {forms} signed PDF/A-3b files under {settings.home / 'forms'}")
         console.print(
             f"Timestamps: {stamping.stamper.requests} TSA requests; checkpoint of "
             f"{checkpoint.size} events written to {checkpoint_file}"
@@ -204,6 +217,21 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         return _verify(station, as_json=False)
     finally:
         station.close()
+
+
+def _demo_forms(station: Station, settings: Settings, day: DemoDay) -> int:
+    """The three signed forms of every sealed donation (donors sign while their 24 h
+    certificate, held only by this process, is valid)."""
+    producer = producer_for(station)
+    out = settings.home / "forms"
+    written = 0
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("signed forms", total=len(day.sealed))
+        for donation_id, donor in day.sealed:
+            paths = producer.produce(station, donation_id, out, donor, stamp_pending=False)
+            written += len(paths)
+            progress.advance(task)
+    return written
 
 
 def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
