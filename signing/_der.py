@@ -4,8 +4,8 @@ asn1crypto's typed classes are used everywhere a structure is built or a value i
 but they cost tens of microseconds per nested object (and, when building, re-serialise every
 nested object on dump), which dominates a per-event sign or verify. The two hot paths therefore
 work on whole DER elements: `signing.cms` joins pre-encoded elements with `tlv`, and
-`signing.validation` walks the CMS envelope with `elements` (asn1crypto's own low-level parser
-underneath) and hands only the small values to asn1crypto's typed classes.
+`signing.validation` walks the CMS envelope with `elements` (the same acceptance as asn1crypto's
+low-level parser, read in place) and hands only the small values to asn1crypto's typed classes.
 
 Only definite-length encodings are read: an indefinite (BER) length is refused.
 """
@@ -13,8 +13,6 @@ Only definite-length encodings are read: an indefinite (BER) length is refused.
 from __future__ import annotations
 
 from typing import NamedTuple
-
-from asn1crypto import parser
 
 UNIVERSAL = 0
 CONTEXT = 2
@@ -52,26 +50,117 @@ class Element(NamedTuple):
         )
 
 
-def _element(info: tuple[int, int, int, bytes, bytes, bytes]) -> Element:
-    class_, method, tag, header, contents, trailer = info
-    if trailer:
-        raise ValueError("indefinite-length (BER) encoding where DER is required")
-    return Element(class_, method == 1, tag, header, contents)
+_INSUFFICIENT = "Insufficient data - %s bytes requested but only %s available"
+
+
+def _read(encoded: bytes, offset: int, end: int) -> tuple[Element, int]:
+    """The element at *offset* and the offset after it.
+
+    What `asn1crypto.parser` accepts for a definite length (it is the reference: the unit tests
+    compare the two on generated input), read in place: slicing the rest of the buffer for each
+    element, as `parser.parse` needs, copied a signature's certificates a dozen times.
+    """
+    start = offset
+    if offset >= end:
+        raise ValueError(_INSUFFICIENT % (1, end - offset))
+    first = encoded[offset]
+    offset += 1
+    tag = first & 0x1F
+    if tag == 0x1F:  # high-tag-number form, base 128
+        tag = 0
+        while True:
+            if offset >= end:
+                raise ValueError(_INSUFFICIENT % (1, end - offset))
+            octet = encoded[offset]
+            offset += 1
+            if octet == 0x80 and tag == 0:
+                raise ValueError("Non-minimal tag encoding")
+            tag = tag * 128 + (octet & 0x7F)
+            if octet < 0x80:
+                break
+        if tag < 31:
+            raise ValueError("Non-minimal tag encoding")
+    if offset >= end:
+        raise ValueError(_INSUFFICIENT % (1, end - offset))
+    length = encoded[offset]
+    offset += 1
+    if length & 0x80:
+        count = length & 0x7F
+        if not count:
+            raise ValueError("indefinite-length (BER) encoding where DER is required")
+        if end < offset + count:
+            raise ValueError(_INSUFFICIENT % (count, end - offset))
+        length = int.from_bytes(encoded[offset : offset + count], "big")
+        offset += count
+    contents_end = offset + length
+    if contents_end > end:
+        raise ValueError(_INSUFFICIENT % (length, end - offset))
+    return (
+        Element(
+            first >> 6,
+            bool(first & 0x20),
+            tag,
+            encoded[start:offset],
+            encoded[offset:contents_end],
+        ),
+        contents_end,
+    )
+
+
+def _require_bytes(encoded: object) -> None:
+    if not isinstance(encoded, bytes):
+        raise TypeError(f"contents must be a byte string, not {type(encoded).__name__}")
 
 
 def single(encoded: bytes) -> Element:
     """The one element `encoded` holds; trailing bytes are an error."""
-    return _element(parser.parse(encoded, strict=True))
+    _require_bytes(encoded)
+    element, end = _read(encoded, 0, len(encoded))
+    if end != len(encoded):
+        raise ValueError(f"Extra data - {len(encoded) - end} bytes of trailing data were provided")
+    return element
 
 
 def elements(encoded: bytes) -> list[Element]:
     """The elements of a concatenation (the contents of a SEQUENCE or SET)."""
+    if not isinstance(encoded, bytes):
+        _require_bytes(encoded)
     found: list[Element] = []
     offset = 0
-    while offset < len(encoded):
-        element = _element(parser.parse(encoded[offset:]))
-        found.append(element)
-        offset += len(element.header) + len(element.contents)
+    end = len(encoded)
+    while offset < end:
+        # The common case inline (low tag number, length below 64 KiB); `_read` for the rest.
+        first = encoded[offset]
+        if first & 0x1F == 0x1F or offset + 1 >= end:
+            element, offset = _read(encoded, offset, end)
+            found.append(element)
+            continue
+        length = encoded[offset + 1]
+        start = offset + 2
+        if length & 0x80:
+            if length == 0x81 and start < end:
+                length = encoded[start]
+                start += 1
+            elif length == 0x82 and start + 1 < end:
+                length = (encoded[start] << 8) | encoded[start + 1]
+                start += 2
+            else:
+                element, offset = _read(encoded, offset, end)
+                found.append(element)
+                continue
+        stop = start + length
+        if stop > end:
+            _read(encoded, offset, end)  # raises, with asn1crypto's message
+        found.append(
+            Element(
+                first >> 6,
+                first & 0x20 != 0,
+                first & 0x1F,
+                encoded[offset:start],
+                encoded[start:stop],
+            )
+        )
+        offset = stop
     return found
 
 

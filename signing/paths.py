@@ -67,6 +67,16 @@ class CertificateValidator:
         self._trusted = frozenset(trust_roots)
         self._crls = tuple(crls)
         self._paths: dict[x509.Certificate, tuple[_PathEntry, ...]] = {}
+        self._by_identity: dict[int, tuple[x509.Certificate, tuple[_PathEntry, ...]]] = {}
+        # Signature checks are pure functions of their inputs; a ledger has a donor certificate
+        # per donation, all issued by the same CA under the same CRL, so without these every
+        # new path re-verified the CA under the root and the CRL under the CA.
+        self._issued_by: dict[tuple[x509.Certificate, x509.Certificate], bool] = {}
+        self._crl_valid: dict[tuple[int, x509.Certificate], bool] = {}
+        # Likewise what a path entry says about a certificate under a given issuer (with this
+        # validator's CRLs), and the extension checks a certificate passed at a given depth.
+        self._entries: dict[tuple[x509.Certificate, x509.Certificate | None], _PathEntry] = {}
+        self._extensions_ok: set[tuple[x509.Certificate, int]] = set()
 
     def validate(
         self,
@@ -78,10 +88,19 @@ class CertificateValidator:
         if at.tzinfo is None or at.utcoffset() is None:
             raise ValueError(f"`at` must be timezone-aware, got {at!r}")
         at = at.astimezone(UTC)
-        path = self._paths.get(certificate)
-        if path is None:
-            path = self._build_path(certificate, intermediates)
-            self._paths[certificate] = path
+        # Looked up by identity first: hashing a Certificate hashes its parsed structure (a few
+        # µs), and verification hands over the same object for every event of a signer. The
+        # entry holds the object, so its id cannot be reused while the entry exists.
+        known = self._by_identity.get(id(certificate))
+        if known is not None and known[0] is certificate:
+            path = known[1]
+        else:
+            found = self._paths.get(certificate)
+            if found is None:
+                found = self._build_path(certificate, intermediates)
+                self._paths[certificate] = found
+            path = found
+            self._by_identity[id(certificate)] = (certificate, path)
         for entry in path:
             if at < entry.not_before:
                 raise CertificateInvalid(
@@ -112,12 +131,15 @@ class CertificateValidator:
             path.append(issuer)
             current = issuer
         for index, cert in enumerate(path):
-            _check_extensions(cert, cas_below=index - 1)
+            if (cert, index - 1) not in self._extensions_ok:
+                _check_extensions(cert, cas_below=index - 1)
+                self._extensions_ok.add((cert, index - 1))
         entries = []
         for index, cert in enumerate(path):
             issuer_of = path[index + 1] if index + 1 < len(path) else None
-            entries.append(
-                _PathEntry(
+            entry = self._entries.get((cert, issuer_of))
+            if entry is None:
+                entry = _PathEntry(
                     subject=_subject(cert),
                     serial_number=cert.serial_number,
                     not_before=cert.not_valid_before_utc,
@@ -126,7 +148,8 @@ class CertificateValidator:
                     if issuer_of is None
                     else self._revocation_date(cert, issuer_of),
                 )
-            )
+                self._entries[(cert, issuer_of)] = entry
+            entries.append(entry)
         return tuple(entries)
 
     def _find_issuer(
@@ -137,11 +160,8 @@ class CertificateValidator:
     ) -> x509.Certificate:
         named = [c for c in candidates if c.subject == certificate.issuer and c not in path]
         for candidate in named:
-            try:
-                certificate.verify_directly_issued_by(candidate)
-            except (ValueError, TypeError, InvalidSignature):
-                continue
-            return candidate
+            if self._directly_issued_by(certificate, candidate):
+                return candidate
         if certificate.subject == certificate.issuer:
             raise CertificateInvalid(
                 f"certificate {_subject(certificate)} is a root that is not trusted"
@@ -153,17 +173,39 @@ class CertificateValidator:
             f"({len(named)} by that name, none whose signature verifies)"
         )
 
+    def _directly_issued_by(
+        self, certificate: x509.Certificate, candidate: x509.Certificate
+    ) -> bool:
+        key = (certificate, candidate)
+        verified = self._issued_by.get(key)
+        if verified is None:
+            try:
+                certificate.verify_directly_issued_by(candidate)
+                verified = True
+            except (ValueError, TypeError, InvalidSignature):
+                verified = False
+            self._issued_by[key] = verified
+        return verified
+
+    def _crl_signed_by(self, index: int, issuer: x509.Certificate) -> bool:
+        key = (index, issuer)
+        valid = self._crl_valid.get(key)
+        if valid is None:
+            public_key = issuer.public_key()
+            valid = isinstance(
+                public_key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey
+            ) and self._crls[index].is_signature_valid(public_key)
+            self._crl_valid[key] = valid
+        return valid
+
     def _revocation_date(
         self, certificate: x509.Certificate, issuer: x509.Certificate
     ) -> datetime | None:
         earliest: datetime | None = None
-        for crl in self._crls:
+        for index, crl in enumerate(self._crls):
             if crl.issuer != certificate.issuer:
                 continue
-            public_key = issuer.public_key()
-            if not isinstance(
-                public_key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey
-            ) or not crl.is_signature_valid(public_key):
+            if not self._crl_signed_by(index, issuer):
                 raise CertificateInvalid(
                     f"a CRL of {crl.issuer.rfc4514_string()} does not verify with the key of "
                     f"{_subject(issuer)}"

@@ -32,6 +32,7 @@ __all__ = ["CertificateValidator", "VerifiedSignature", "verify_detached"]
 
 _ESS_HASHES = {"sha256": hashlib.sha256, "sha384": hashlib.sha384, "sha512": hashlib.sha512}
 _RSA_SIGNATURE_ALGORITHMS = frozenset({"sha256_rsa", "rsassa_pkcs1v15"})  # rsaEncryption too
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 
 
 @dataclass(frozen=True)
@@ -151,11 +152,7 @@ def _parse(signature_der: bytes) -> _ParsedSignature:
             "unexpected element in SignedData",
         )
         certificate_ders = tuple(
-            cert.encoded
-            for field in optional
-            if field.tag == 0
-            for cert in _der.elements(field.contents)
-            if cert.is_(_der.UNIVERSAL, _der.SEQUENCE)  # other CertificateChoices are ignored
+            der for field in optional if field.tag == 0 for der in _certificate_ders(field.contents)
         )
         signer_infos = _der.elements(signed_data[-1].contents)
         if len(signer_infos) != 1:
@@ -165,6 +162,17 @@ def _parse(signature_der: bytes) -> _ParsedSignature:
         raise
     except Exception as exc:  # asn1crypto raises ValueError, TypeError, ...
         raise SignatureInvalid(f"unparseable CMS: {exc.__class__.__name__}: {exc}") from exc
+
+
+@lru_cache(maxsize=1024)
+def _certificate_ders(certificates_field: bytes) -> tuple[bytes, ...]:
+    """The certificates of a SignedData [0] field, by their bytes (a signer embeds the same
+    ones in every signature)."""
+    return tuple(
+        cert.encoded
+        for cert in _der.elements(certificates_field)
+        if cert.is_(_der.UNIVERSAL, _der.SEQUENCE)  # other CertificateChoices are ignored
+    )
 
 
 def _parse_signer_info(
@@ -193,18 +201,11 @@ def _parse_signer_info(
     )
     attributes: dict[str, list[_der.Element]] = {}
     for attribute in _der.elements(fields[3].contents):
-        parts = _der.elements(attribute.contents)
-        _require(
-            attribute.is_(_der.UNIVERSAL, _der.SEQUENCE)
-            and len(parts) == 2
-            and parts[0].is_(_der.UNIVERSAL, _der.OBJECT_IDENTIFIER)
-            and parts[1].is_(_der.UNIVERSAL, _der.SET),
-            "malformed signed attribute",
-        )
-        name = _ATTRIBUTE_NAMES.get(parts[0].encoded) or _dotted(parts[0].encoded)
+        _require(attribute.is_(_der.UNIVERSAL, _der.SEQUENCE), "malformed signed attribute")
+        name, values = _attribute(attribute.contents)
         if name in attributes:
             raise SignatureInvalid(f"the signed attribute {name} occurs more than once")
-        attributes[name] = _der.elements(parts[1].contents)
+        attributes[name] = values
     return _ParsedSignature(
         certificate_ders=certificate_ders,
         sid_der=fields[1].encoded,
@@ -214,6 +215,34 @@ def _parse_signer_info(
         signature_algorithm_der=fields[4].encoded,
         signature=fields[5].contents,
     )
+
+
+#: Attribute values that repeat from signature to signature (content-type, the signer's ESS
+#: signing-certificate-v2), read once; message-digest and signing-time differ every time.
+_CONSTANT_ATTRIBUTES = frozenset({"content_type", "signing_certificate_v2"})
+_ATTRIBUTE_CACHE: dict[bytes, tuple[str, list[_der.Element]]] = {}
+_ATTRIBUTE_CACHE_SIZE = 1024
+
+
+def _attribute(contents: bytes) -> tuple[str, list[_der.Element]]:
+    """The type name (or dotted OID) and values of one Attribute, from its SEQUENCE contents."""
+    known = _ATTRIBUTE_CACHE.get(contents)
+    if known is not None:
+        return known[0], list(known[1])
+    parts = _der.elements(contents)
+    _require(
+        len(parts) == 2
+        and parts[0].is_(_der.UNIVERSAL, _der.OBJECT_IDENTIFIER)
+        and parts[1].is_(_der.UNIVERSAL, _der.SET),
+        "malformed signed attribute",
+    )
+    name = _ATTRIBUTE_NAMES.get(parts[0].encoded) or _dotted(parts[0].encoded)
+    values = _der.elements(parts[1].contents)
+    if name in _CONSTANT_ATTRIBUTES:
+        if len(_ATTRIBUTE_CACHE) >= _ATTRIBUTE_CACHE_SIZE:
+            _ATTRIBUTE_CACHE.clear()
+        _ATTRIBUTE_CACHE[contents] = (name, list(values))
+    return name, values
 
 
 def _dotted(oid_der: bytes) -> str:
@@ -328,7 +357,28 @@ def _check_signing_certificate_v2(value: _der.Element, signer: _CertificateFacts
         )
 
 
+def _utc_time(contents: bytes) -> datetime | None:
+    """A DER UTCTime ``YYMMDDhhmmssZ`` (RFC 5280 4.1.2.5.1), read without asn1crypto's typed
+    load (about 8 µs); None for any other form, which asn1crypto then reads. Years 50-99 are
+    19xx and 00-49 are 20xx, as asn1crypto has them."""
+    if len(contents) != 13 or contents[12] != 0x5A or not contents[:12].isdigit():
+        return None
+    year = int(contents[0:2])
+    return datetime(
+        year + (2000 if year < 50 else 1900),
+        int(contents[2:4]),
+        int(contents[4:6]),
+        int(contents[6:8]),
+        int(contents[8:10]),
+        int(contents[10:12]),
+        tzinfo=UTC,
+    )
+
+
 def _signing_time(value: _der.Element) -> datetime:
+    fast = _utc_time(value.contents) if value.is_(_der.UNIVERSAL, 23, constructed=False) else None
+    if fast is not None:
+        return fast
     if value.is_(_der.UNIVERSAL, 23):
         moment = core.UTCTime.load(value.encoded, strict=True).native
     elif value.is_(_der.UNIVERSAL, 24):
@@ -350,7 +400,7 @@ def _check_signature_value(
     key = signer.public_key
     try:
         if algorithm == "sha256_ecdsa" and isinstance(key, ec.EllipticCurvePublicKey):
-            key.verify(parsed.signature, to_be_signed, ec.ECDSA(hashes.SHA256()))
+            key.verify(parsed.signature, to_be_signed, _ECDSA_SHA256)
         elif algorithm in _RSA_SIGNATURE_ALGORITHMS and isinstance(key, rsa.RSAPublicKey):
             key.verify(parsed.signature, to_be_signed, padding.PKCS1v15(), hashes.SHA256())
         else:
