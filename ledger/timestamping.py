@@ -91,22 +91,24 @@ class Stamper:
             self.stamp_signatures()
         last = self.store.last_batch()
         first_seq = last.first_seq + last.size if last else 0
-        links = list(
-            self.store.select_chain(last.last_position if last else 0, self.policy.max_events)
-        )
-        if not links:
+        after = last.last_position if last else 0
+        # Cheap checks first: the oldest pending row and (only while its wait is not over) the
+        # pending count; the rows themselves are read only when a batch is really cut.
+        head = self.store.select_chain(after, 1)
+        if not head:
             self._pending_since = None
             return None
         now = self.clock()
-        if self._pending_since is None or self._pending_since[0] != links[0].position:
-            self._pending_since = (links[0].position, now)
+        if self._pending_since is None or self._pending_since[0] != head[0].position:
+            self._pending_since = (head[0].position, now)
         waited_ms = (now - self._pending_since[1]) * 1000
         if (
             not force
-            and len(links) < self.policy.max_events
             and waited_ms < self.policy.max_delay_ms
+            and self.store.count_chain(after) < self.policy.max_events
         ):
             return None
+        links = list(self.store.select_chain(after, self.policy.max_events))
         root = root_from_leaves(leaves_of(links))
         self.requests += 1
         token = self.timestamper.timestamp(root)

@@ -86,7 +86,9 @@ class EvidenceStore(ChainReader, Protocol):
 
     def select_checkpoints(self) -> Sequence[StoredCheckpoint]: ...
 
-    def count_chain(self) -> int: ...
+    def count_chain(self, after: int = 0) -> int:
+        """How many chain rows lie after *after* (a position; 0 counts them all)."""
+        ...
 
     def insert_event_timestamps(self, rows: Sequence[tuple[int, bytes, str]]) -> None:
         """Per-event (CAdES-T) tokens: (position, token DER, TSA time)."""

@@ -90,7 +90,9 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
             "token = EXCLUDED.token"
         ).format(*checkpoints)
         self._sql_checkpoints = SQL("SELECT * FROM {}.{} ORDER BY size").format(*checkpoints)
-        self._sql_count_chain = SQL("SELECT COUNT(*) AS n FROM {}.{}").format(*chain)
+        self._sql_count_chain = SQL("SELECT COUNT(*) AS n FROM {}.{} WHERE position > %s").format(
+            *chain
+        )
         # The prev_hash column: the head read inside the INSERT (after the lock, same
         # transaction), then each row's predecessor within the batch. One round trip.
         self._sql_insert_chain = SQL(
@@ -208,9 +210,9 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
                 for r in curs.fetchall()
             ]
 
-    def count_chain(self) -> int:
+    def count_chain(self, after: int = 0) -> int:
         with self.datastore.transaction(commit=False) as curs:
-            curs.execute(self._sql_count_chain)
+            curs.execute(self._sql_count_chain, (after,))
             row = curs.fetchone()
             assert row is not None
             return int(row["n"])

@@ -149,9 +149,9 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
                 for r in c.fetchall()
             ]
 
-    def count_chain(self) -> int:
+    def count_chain(self, after: int = 0) -> int:
         with self.datastore.transaction(commit=False) as c:
-            c.execute(f"SELECT COUNT(*) FROM {CHAIN_TABLE}")
+            c.execute(f"SELECT COUNT(*) FROM {CHAIN_TABLE} WHERE position > ?", (after,))
             return int(c.fetchone()[0])
 
     def insert_event_timestamps(self, rows: Sequence[tuple[int, bytes, str]]) -> None:
