@@ -31,15 +31,17 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
 from ledger.identity import age_on
 
 __all__ = [
     "CONTEXT_VALUES",
+    "FORM_NAMES",
     "PLATELET_PRODUCTS",
     "PRODUCTS",
     "STEPS",
+    "TIMESTAMP_MODES",
     "Evaluation",
     "Outcome",
     "Rule",
@@ -50,6 +52,7 @@ __all__ = [
     "StationParameters",
     "available_parameter_sets",
     "available_rule_sets",
+    "check_parameter_value",
     "derive_values",
     "load_rule_set",
     "load_rule_set_file",
@@ -679,8 +682,47 @@ _PARAMETER_TYPES: Mapping[str, type] = MappingProxyType(
         "form_phone_callback": str,
         "form_template_code": str,
         "required_signatures": dict,
+        "forms": list,
+        "timestamp_mode": str,
     }
 )
+#: The signed forms a station can produce per donation (``projections.forms.model.FormKind``).
+FORM_NAMES = ("consent", "registration", "collection")
+#: "batch": Merkle batches of events share one RFC 3161 token; "per_event": each event's
+#: signature value also gets its own token (CAdES-T), at one TSA request per event.
+TIMESTAMP_MODES = ("batch", "per_event")
+#: Parameters added after station-defaults@1: a parameter set without them (a published v1)
+#: loads with these values; one that has them is validated.
+_PARAMETER_DEFAULTS: Mapping[str, Any] = MappingProxyType(
+    {"forms": FORM_NAMES, "timestamp_mode": "batch"}
+)
+
+
+def check_parameter_value(key: str, value: Any) -> None:
+    """Raise ValueError unless `value` is a valid value of the station parameter `key`: the
+    checks of the parameter's type, and of the values of ``forms`` and ``timestamp_mode`` (for a
+    parameter set file, and for whoever changes a station setting later)."""
+    expected = _PARAMETER_TYPES.get(key)
+    if expected is None:
+        raise ValueError(
+            f"unknown parameter {key!r}; expected one of {', '.join(_PARAMETER_TYPES)}"
+        )
+    if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
+        raise ValueError(f"{key} must be {expected.__name__}, got {value!r}")
+    items = cast(list[Any], value) if key == "forms" else []
+    if key == "forms" and not (
+        items
+        and all(isinstance(f, str) and f in FORM_NAMES for f in items)
+        and len(set(items)) == len(items)
+    ):
+        raise ValueError(
+            f"forms must be a non-empty list of distinct form names from "
+            f"{', '.join(FORM_NAMES)}, got {value!r}"
+        )
+    if key == "timestamp_mode" and value not in TIMESTAMP_MODES:
+        raise ValueError(
+            f"timestamp_mode must be one of {', '.join(TIMESTAMP_MODES)}, got {value!r}"
+        )
 
 
 @dataclass(frozen=True)
@@ -688,7 +730,10 @@ class StationParameters:
     """Per-station switches and form text (kind "parameter").
 
     `required_signatures` maps a signature step to its roles: the first records and signs the
-    step's event, the others co-sign with SignatureApplied events.
+    step's event, the others co-sign with SignatureApplied events. `forms` lists the signed
+    forms produced per donation (names from `FORM_NAMES`); `timestamp_mode` is one of
+    `TIMESTAMP_MODES`. Both were added in station-defaults@2; a set without them gets
+    `_PARAMETER_DEFAULTS`.
     """
 
     parameter_set_id: str
@@ -700,6 +745,8 @@ class StationParameters:
     form_phone_callback: str
     form_template_code: str
     required_signatures: Mapping[str, tuple[str, ...]] = dataclasses.field(hash=False)
+    forms: tuple[str, ...] = FORM_NAMES  # in FORM_NAMES, distinct, not empty
+    timestamp_mode: str = "batch"  # one of TIMESTAMP_MODES
     digest: str = ""
 
     @property
@@ -728,8 +775,16 @@ def _parameters_from_text(text: str, origin: str) -> StationParameters:
         child.text("description_zh")
         child.text("description_en")
         values[key] = child.data["value"]
-    if missing := sorted(set(_PARAMETER_TYPES) - set(values)):
+    if missing := sorted(set(_PARAMETER_TYPES) - set(values) - set(_PARAMETER_DEFAULTS)):
         raise doc.fail(f"missing parameters {', '.join(missing)}")
+    for key, default in _PARAMETER_DEFAULTS.items():
+        values.setdefault(key, list(default) if isinstance(default, tuple) else default)
+    for key in _PARAMETER_DEFAULTS:
+        try:
+            check_parameter_value(key, values[key])
+        except ValueError as exc:
+            raise doc.fail(str(exc)) from None
+    forms = values.pop("forms")
     signatures: dict[str, tuple[str, ...]] = {}
     for step, roles in values.pop("required_signatures").items():
         if not (
@@ -745,6 +800,7 @@ def _parameters_from_text(text: str, origin: str) -> StationParameters:
         parameter_set_id=doc.text("parameter_set_id", _NAME),
         version=doc.text("version", _VERSION),
         required_signatures=MappingProxyType(signatures),
+        forms=tuple(forms),
         digest=digest,
         **values,
     )
@@ -760,9 +816,10 @@ def load_station_parameters_file(path: Path) -> StationParameters:
 
 
 def load_station_parameters(
-    name: str = "station-defaults", version: str = "1"
+    name: str = "station-defaults", version: str = "2"
 ) -> StationParameters:
-    """Load a packaged parameter set. The content of a published `name@version` never changes."""
+    """Load a packaged parameter set (by default the newest defaults, station-defaults@2).
+    The content of a published `name@version` never changes."""
     resource, origin = _packaged(name, version)
     params = _parameters_from_text(resource.read_text(encoding="utf-8"), origin)
     if (params.parameter_set_id, params.version) != (name, version):
@@ -771,5 +828,5 @@ def load_station_parameters(
 
 
 def available_parameter_sets() -> list[str]:
-    """References of the packaged station parameter sets, e.g. ["station-defaults@1"]."""
+    """References of the packaged station parameter sets, e.g. ["station-defaults@1", ...]."""
     return _packaged_refs("parameter_set_id")

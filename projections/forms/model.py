@@ -29,10 +29,13 @@ class FormConfigError(ValueError):
 
 
 def configured_forms(parameters: Mapping[str, Any]) -> tuple[FormKind, ...]:
-    """The forms a station produces: its ``forms`` parameter, or all three when it has none.
+    """The forms a station produces, in the fixed order of `ALL_FORMS`: its ``forms``
+    parameter (``StationConfig.parameters``), or all three when it has none (a station
+    configured from station-defaults@1, which predates the parameter).
 
-    A station that wants fewer sets the parameter to a list of ``consent``, ``registration``,
-    ``collection`` (the parameter set must declare the key; see docs).
+    A station that wants fewer changes the parameter to a list of ``consent``,
+    ``registration``, ``collection`` (``ledger station set forms '["consent"]' --reason ...``);
+    station-defaults@2 declares it (``ledger.rules.FORM_NAMES`` are the same names).
     """
     value = parameters.get(FORMS_PARAMETER)
     if value is None:

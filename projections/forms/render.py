@@ -20,17 +20,21 @@ from datetime import datetime
 from typing import Any
 
 from fpdf import FPDF
+from fpdf.enums import WrapMode
 from fpdf.fonts import TTFFont
 
 from projections.forms.evidence import Attachment
 from projections.forms.fonts import DocumentFont, FormFont
-from projections.forms.model import Form, Section, SignatureState, Signer
+from projections.forms.model import Field, Form, Section, SignatureState, Signer
 
 PAGE_W, PAGE_H = 210.0, 297.0
 MARGIN = 12.0
 CONTENT_W = PAGE_W - 2 * MARGIN
-LABEL_W = 30.0
-ROW_H = 5.6
+LABEL_W = 30.0  # the narrowest label column; a section widens it to fit its labels,
+LABEL_MAX_W = 0.65 * CONTENT_W / 2  # up to this (longer labels wrap)
+ROW_H = 5.6  # a one-line row
+LINE_H = 4.0  # each further line of a wrapped label or value adds this
+GAP = 2.0  # between the end of a label and its value's cell
 SIG_BOX_W, SIG_BOX_H = 64.0, 19.0
 GREY = (90, 90, 90)
 
@@ -172,44 +176,74 @@ class _Renderer:
         )
         pdf.set_text_color(0, 0, 0)
         self.set_font(8.5)
+        label_w = self.label_width(section)
         half = CONTENT_W / 2
-        column = 0
+        row: list[tuple[Field, float, float, float]] = []  # field, x, label width, value width
         for field in section.fields:
-            value = self.shown(field.value)
-            wide = field.wide or pdf.get_string_width(value) > half - LABEL_W - 2
-            if wide and column == 1:
-                pdf.ln(ROW_H)
-                column = 0
-            x = MARGIN + column * half
-            pdf.set_x(x)
-            pdf.set_text_color(*GREY)
-            pdf.cell(LABEL_W, ROW_H, self.shown(field.label), border="B")
-            pdf.set_text_color(160, 0, 0) if field.amended else pdf.set_text_color(0, 0, 0)
+            wide = field.wide or self.width(self.shown(field.value)) > half - label_w
+            if row and (wide or len(row) == 2):
+                self.row(row)
+                row = []
             if wide:
-                pdf.multi_cell(
-                    CONTENT_W - LABEL_W,
-                    ROW_H,
-                    value,
-                    border="B",
-                    align="L",
-                    new_x="LMARGIN",
-                    new_y="NEXT",
-                )
-                column = 0
+                self.row([(field, MARGIN, label_w, CONTENT_W - label_w)])
             else:
-                pdf.cell(half - LABEL_W, ROW_H, value, border="B")
-                column = 1 - column
-                if column == 0:
-                    pdf.ln(ROW_H)
-            pdf.set_text_color(0, 0, 0)
-        if column == 1:
-            pdf.ln(ROW_H)
+                row.append((field, MARGIN + len(row) * half, label_w, half - label_w))
+        if row:
+            self.row(row)
         if section.note:
             self.set_font(7.5)
             pdf.multi_cell(
                 CONTENT_W, 4, self.shown(section.note), align="L", new_x="LMARGIN", new_y="NEXT"
             )
         pdf.ln(2)
+
+    def width(self, text: str) -> float:
+        """The width a cell needs to print `text` on one line (cell margins included)."""
+        return float(self.pdf.get_string_width(text)) + 2 * self.pdf.c_margin
+
+    def label_width(self, section: Section) -> float:
+        """The section's label column: wide enough for its longest label, unless that would
+        pass `LABEL_MAX_W` or crowd the values of the two-column rows (then long labels wrap),
+        and never below `LABEL_W`."""
+        half = CONTENT_W / 2
+        labels = [self.width(self.shown(f.label)) + GAP for f in section.fields]
+        values = [self.width(self.shown(f.value)) for f in section.fields if not f.wide]
+        # values too long for a half row at the narrowest label column go full width anyway
+        values = [v for v in values if v <= half - LABEL_W] or [0.0]
+        return max(LABEL_W, min(max(labels, default=0.0), LABEL_MAX_W, half - max(values)))
+
+    def lines(self, text: str, width: float) -> list[str]:
+        out: Any = self.pdf.multi_cell(
+            width, LINE_H, text, dry_run=True, output="LINES", wrapmode=WrapMode.WORD
+        )
+        return [str(line) for line in out] or [""]
+
+    def row(self, cells: Sequence[tuple[Field, float, float, float]]) -> None:
+        """One row of one or two labelled values (a value too long for a half row fills the
+        row), each label and value wrapped in its own cell, underlined across the row."""
+        pdf = self.pdf
+        texts = [
+            (field, x, label_w, value_w, self.shown(field.label), self.shown(field.value))
+            for field, x, label_w, value_w in cells
+        ]
+        count = max(
+            max(len(self.lines(label, label_w - GAP)), len(self.lines(value, value_w)))
+            for _, _, label_w, value_w, label, value in texts
+        )
+        height = ROW_H + (count - 1) * LINE_H
+        if pdf.will_page_break(height):
+            pdf.add_page()
+        y = pdf.get_y()
+        for field, x, label_w, value_w, label, value in texts:
+            pdf.set_xy(x, y + (ROW_H - LINE_H) / 2)
+            pdf.set_text_color(*GREY)
+            pdf.multi_cell(label_w - GAP, LINE_H, label, align="L", wrapmode=WrapMode.WORD)
+            pdf.set_xy(x + label_w, y + (ROW_H - LINE_H) / 2)
+            pdf.set_text_color(160, 0, 0) if field.amended else pdf.set_text_color(0, 0, 0)
+            pdf.multi_cell(value_w, LINE_H, value, align="L", wrapmode=WrapMode.WORD)
+            pdf.set_text_color(0, 0, 0)
+            pdf.line(x, y + height, x + label_w + value_w, y + height)
+        pdf.set_xy(MARGIN, y + height)
 
     def signatures(self) -> None:
         pdf = self.pdf

@@ -350,3 +350,107 @@ def test_ledger_forms_command_writes_the_forms(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
         f"{number}-{kind.value}.pdf" for kind in ALL_FORMS
     )
+
+
+def test_a_station_that_sets_fewer_forms_gets_only_those(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from api.cli import main
+
+    db, home = f"sqlite:///{tmp_path / 'l.sqlite'}", tmp_path / "home"
+    monkeypatch.setenv("LEDGER_DB", db)
+    monkeypatch.setenv("LEDGER_HOME", str(home))
+    monkeypatch.setenv("LEDGER_PASSPHRASE", "test-only-passphrase")
+    monkeypatch.setenv("LEDGER_STATION_ID", "TEST-01")
+    assert main(["init"]) == 0
+    station = Station.open(make_settings(home, db))
+    try:
+        parameters = station.app.station().parameters
+        assert parameters["parameter_set"] == "station-defaults@2"
+        assert parameters["forms"] == [kind.value for kind in ALL_FORMS]
+        assert parameters["timestamp_mode"] == "batch"
+        donation_id = workflow.complete(station)
+        number = workflow.number_for(donation_id)
+    finally:
+        station.close()
+    chosen = '["consent","registration"]'
+    assert main(["station", "set", "forms", chosen, "--reason", "collection record on paper"]) == 0
+    capsys.readouterr()
+    assert main(["station", "show"]) == 0
+    assert json.loads(capsys.readouterr().out)["forms"] == ["consent", "registration"]
+    assert main(["forms", number, "--out", str(tmp_path / "out")]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        f"{number}-consent.pdf",
+        f"{number}-registration.pdf",
+    ]
+
+
+LONG_QUESTION = "近期是否接受过输血、器官移植或其他可能经血液传播疾病的治疗或操作"
+
+
+def _render_questionnaire(tmp_path: Path) -> Path:
+    from projections.forms.fonts import form_font
+    from projections.forms.model import Field, Form, FormKind, Header, Section
+    from projections.forms.render import render
+
+    header = Header(
+        station_name="浙江省血液中心",
+        department="献血服务二科",
+        title="无偿献血者知情同意及健康状况征询表",
+        title_en="Informed consent and health questionnaire",
+        template_code="ZJBC/L/1",
+        template_version="1",
+        donation_no="9000626123456",
+        phone_callback="—",
+        sealed_at="2026-11-22 09:51:26 +08:00",
+        final_status="完成",
+    )
+    questions = (
+        Field("近期是否患病", "否"),
+        Field("7天内是否服用阿司匹林等药物", "否"),
+        Field("3天内是否拔牙或口腔治疗", "否"),
+        Field(LONG_QUESTION, "否"),
+        Field("是否已了解献血相关风险", "是"),
+        Field("乙肝表面抗原 HBsAg", "阴性"),
+    )
+    form = Form(FormKind.CONSENT, header, (Section("健康状况征询", questions),), ())
+    rendered = render(form, (), form_font(), created=datetime.now(UTC))
+    path = tmp_path / "questionnaire.pdf"
+    path.write_bytes(rendered.pdf)
+    return path
+
+
+@needs_tools
+def test_questionnaire_labels_never_run_into_their_answers(tmp_path: Path) -> None:
+    """Each label ends left of its answer's cell; a label too long for its column wraps."""
+    path = _render_questionnaire(tmp_path)
+    html = subprocess.run(
+        ["pdftotext", "-bbox", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    words = [
+        (text, float(x0), float(y0), float(x1))
+        for x0, y0, x1, text in re.findall(
+            r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="[\d.]+">([^<]*)</word>',
+            html,
+        )
+    ]
+    half = (210 - 2 * 12) / 2 * 72 / 25.4 + 12 * 72 / 25.4  # the right column's left edge, pt
+    for label, answer in [
+        ("7天内是否服用阿司匹林等药物", "否"),
+        ("3天内是否拔牙或口腔治疗", "否"),
+        ("是否已了解献血相关风险", "是"),
+    ]:
+        (box,) = [w for w in words if w[0] == label]
+        column = [w for w in words if (w[1] >= half) == (box[1] >= half)]
+        (value,) = [w for w in column if w[0] == answer and abs(w[2] - box[2]) < 1]
+        assert box[3] + 2 < value[1], (label, box, value)
+    # the long question wraps inside its label column, left of its answer
+    parts = [w for w in words if w[0] and w[0] in LONG_QUESTION and len(w[0]) > 1]
+    assert "".join(w[0] for w in parts) == LONG_QUESTION
+    assert len({round(w[2]) for w in parts}) >= 2, parts
+    answers = [w for w in words if w[0] == "否" and abs(w[2] - parts[0][2]) < 1]
+    (cell,) = [a for a in answers if (a[1] >= half) == (parts[0][1] >= half)]
+    assert max(w[3] for w in parts) + 2 < cell[1]
+    hbsag = [w for w in words if w[0] in ("乙肝表面抗原", "HBsAg")]
+    (negative,) = [w for w in words if w[0] == "阴性"]
+    assert max(w[3] for w in hbsag) + 2 < negative[1]

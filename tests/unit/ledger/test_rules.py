@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 from ledger.rules import (
+    FORM_NAMES,
+    TIMESTAMP_MODES,
     Evaluation,
     Outcome,
     Rule,
@@ -18,6 +20,7 @@ from ledger.rules import (
     RuleViolation,
     available_parameter_sets,
     available_rule_sets,
+    check_parameter_value,
     derive_values,
     load_rule_set,
     load_rule_set_file,
@@ -26,12 +29,14 @@ from ledger.rules import (
     load_station_parameters_file,
     recheck,
 )
+from projections.forms.model import ALL_FORMS
 
 RULES = load_rule_set()
 #: SHA-256 of gb18467-2011@1's content. Events reference the rule set by this name: if this test
 #: fails, the published file was edited. Revert it and publish a new version instead.
 GB18467_V1_DIGEST = "81d18f23cec4e813cdff13898ccacddcea3008983b4c4f2ac6f09966cf8c21f6"
 STATION_DEFAULTS_V1_DIGEST = "17fc39bda015dcab7912161d9d1aaa8e43bd6fa21afc5044ecfcce5cdfda0a9c"
+STATION_DEFAULTS_V2_DIGEST = "dc930a80c6d1cc44e747ed9b73a015a55f4bd5dc6671111057aa5641eb726e09"
 
 Context = dict[str, object]
 
@@ -510,8 +515,8 @@ def test_custom_rule_set_with_gt_and_lt() -> None:
 # -- station parameters ---------------------------------------------------------------------------
 
 
-def test_station_defaults() -> None:
-    params = load_station_parameters()
+def test_station_defaults_v1_is_unchanged_and_still_loads() -> None:
+    params = load_station_parameters("station-defaults", "1")
     assert params.ref == "station-defaults@1"
     assert params.digest == STATION_DEFAULTS_V1_DIGEST
     assert params.e_signature_enabled is True
@@ -520,11 +525,41 @@ def test_station_defaults() -> None:
     assert params.form_template_code == "ZJBC/L/献血服务二册/2021-01-01"
     assert params.required_signatures["informed_consent"] == ("donor", "examining_physician")
     assert params.required_signatures["post_collection"] == ("collection_nurse", "donor")
-    assert available_parameter_sets() == ["station-defaults@1"]
+    # v1 predates forms and timestamp_mode: it loads with their defaults
+    assert params.forms == ("consent", "registration", "collection")
+    assert params.timestamp_mode == "batch"
 
 
-def station_document() -> dict[str, Any]:
-    path = Path(__file__).parents[3] / "ledger" / "rulesets" / "station-defaults.v1.json"
+def test_station_defaults_are_v2_by_default() -> None:
+    params = load_station_parameters()
+    assert params.ref == "station-defaults@2"
+    assert params.digest == STATION_DEFAULTS_V2_DIGEST
+    assert params.forms == ("consent", "registration", "collection")
+    assert params.timestamp_mode == "batch"
+    assert available_parameter_sets() == ["station-defaults@1", "station-defaults@2"]
+
+
+def test_station_defaults_v2_is_v1_plus_forms_and_timestamp_mode() -> None:
+    v1, v2 = load_station_parameters(version="1"), load_station_parameters(version="2")
+    ignore = {"version", "digest"}
+    assert {k: v for k, v in vars(v1).items() if k not in ignore} == {
+        k: v for k, v in vars(v2).items() if k not in ignore
+    }
+    v1_doc, v2_doc = station_document("1"), station_document("2")
+    assert v2_doc["parameters"][: len(v1_doc["parameters"])] == v1_doc["parameters"]
+    assert [p["id"] for p in v2_doc["parameters"][len(v1_doc["parameters"]) :]] == [
+        "forms",
+        "timestamp_mode",
+    ]
+
+
+def test_the_form_names_are_the_renderers_forms() -> None:
+    assert tuple(kind.value for kind in ALL_FORMS) == FORM_NAMES
+    assert TIMESTAMP_MODES == ("batch", "per_event")
+
+
+def station_document(version: str = "1") -> dict[str, Any]:
+    path = Path(__file__).parents[3] / "ledger" / "rulesets" / f"station-defaults.v{version}.json"
     document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return document
 
@@ -560,3 +595,87 @@ def test_bad_parameter_file_gives_a_clear_error(
     path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
     with pytest.raises(ValueError, match=message):
         load_station_parameters_file(path)
+
+
+FORMS, MODE = 7, 8  # indexes of the parameters v2 adds
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (set_param(FORMS, "value", "consent"), r"\(forms\): value must be list"),
+        (set_param(FORMS, "value", []), "forms must be a non-empty list"),
+        (set_param(FORMS, "value", ["consent", "audit"]), "distinct form names.*'audit'"),
+        (set_param(FORMS, "value", ["consent", "consent"]), "distinct form names"),
+        (set_param(FORMS, "value", ["consent", 3]), "distinct form names"),
+        (set_param(FORMS, "value", [["consent"]]), "distinct form names"),
+        (set_param(MODE, "value", "hourly"), "timestamp_mode must be one of batch, per_event"),
+        (set_param(MODE, "value", ["batch"]), r"\(timestamp_mode\): value must be str"),
+        (set_param(MODE, "id", "forms"), "duplicate parameter"),
+    ],
+)
+def test_bad_v2_parameters_give_a_clear_error(
+    tmp_path: Path, mutate: Callable[[dict[str, Any]], object], message: str
+) -> None:
+    document = station_document("2")
+    mutate(document)
+    path = tmp_path / "station.json"
+    path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+    with pytest.raises(ValueError, match=message):
+        load_station_parameters_file(path)
+
+
+@pytest.mark.parametrize(
+    ("forms", "mode"),
+    [(["collection"], "per_event"), (["registration", "consent"], "batch")],
+)
+def test_valid_v2_parameters_load(tmp_path: Path, forms: list[str], mode: str) -> None:
+    document = station_document("2")
+    set_param(FORMS, "value", forms)(document)
+    set_param(MODE, "value", mode)(document)
+    path = tmp_path / "station.json"
+    path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+    params = load_station_parameters_file(path)
+    assert params.forms == tuple(forms)
+    assert params.timestamp_mode == mode
+
+
+def test_a_parameter_set_may_omit_either_new_parameter(tmp_path: Path) -> None:
+    document = station_document("2")
+    document["parameters"].pop(MODE)
+    path = tmp_path / "station.json"
+    path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+    params = load_station_parameters_file(path)
+    assert (params.forms, params.timestamp_mode) == (FORM_NAMES, "batch")
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("forms", ["consent"]),
+        ("forms", ["collection", "registration", "consent"]),
+        ("timestamp_mode", "per_event"),
+        ("mpv_enabled", True),
+        ("station_name", "某血站"),
+    ],
+)
+def test_a_valid_station_setting_passes(key: str, value: object) -> None:
+    check_parameter_value(key, value)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("forms", [], "forms must be a non-empty list"),
+        ("forms", ["audit"], "distinct form names"),
+        ("forms", ["consent", "consent"], "distinct form names"),
+        ("forms", "consent", "forms must be list"),
+        ("timestamp_mode", "hourly", "timestamp_mode must be one of batch, per_event"),
+        ("mpv_enabled", 1, "mpv_enabled must be bool"),
+        ("station_name", True, "station_name must be str"),
+        ("no_such_key", 1, "unknown parameter 'no_such_key'"),
+    ],
+)
+def test_a_bad_station_setting_is_refused(key: str, value: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        check_parameter_value(key, value)
