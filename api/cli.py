@@ -156,14 +156,11 @@ def _positive(text: str) -> int:
 
 
 def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
-    station = Station.initialise(settings)
-    try:
+    with Station.initialise(settings):
         console.print(
             f"Station {settings.station_id} initialised: CA and staff certificates under "
             f"{settings.pki_dir}, ledger at {settings.db}"
         )
-    finally:
-        station.close()
     return 0
 
 
@@ -176,8 +173,7 @@ def _open_or_init(settings: Settings) -> Station:
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    station = _open_or_init(settings)
-    try:
+    with _open_or_init(settings) as station:
         started = time.perf_counter()
         day = DemoDay(station, args.seed)
         stamping = StamperThread(station.stamper()).start()
@@ -215,8 +211,6 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
             f"{checkpoint.size} events written to {checkpoint_file}"
         )
         return _verify(station, as_json=False)
-    finally:
-        station.close()
 
 
 def _demo_forms(station: Station, settings: Settings, day: DemoDay) -> int:
@@ -241,11 +235,8 @@ def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
             since = SignedCheckpoint.from_json(json.loads(args.since.read_text()))
         except (OSError, json.JSONDecodeError, CheckpointError) as exc:
             raise UsageError(f"cannot read checkpoint {args.since}: {exc}") from exc
-    station = Station.open(settings)
-    try:
+    with Station.open(settings) as station:
         return _verify(station, as_json=args.json, since=since)
-    finally:
-        station.close()
 
 
 def _write_checkpoint(
@@ -259,8 +250,7 @@ def _write_checkpoint(
 
 
 def cmd_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
-    station = Station.open(settings)
-    try:
+    with Station.open(settings) as station:
         checkpoint = station.checkpoint()
         if args.out is None:
             print(json.dumps(checkpoint.to_json(), indent=2))
@@ -271,25 +261,19 @@ def cmd_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
                 f"written to {args.out}"
             )
         return 0
-    finally:
-        station.close()
 
 
 def cmd_stamp(settings: Settings, args: argparse.Namespace) -> int:
-    station = Station.open(settings)
-    try:
+    with Station.open(settings) as station:
         stamper = station.stamper()
         pending = len(stamper.pending(limit=10**9))
         batches = stamper.flush()
         console.print(f"Stamped {pending} pending events in {batches} batches")
         return 0
-    finally:
-        station.close()
 
 
 def cmd_tsa_serve(settings: Settings, args: argparse.Namespace) -> int:
-    station = Station.open(settings)
-    try:
+    with Station.open(settings) as station:
         server = TsaServer(station.local_tsa(), host=args.host, port=args.port)
         console.print(f"RFC 3161 TSA listening on {server.url} (Ctrl-C to stop)")
         try:
@@ -299,8 +283,6 @@ def cmd_tsa_serve(settings: Settings, args: argparse.Namespace) -> int:
         finally:
             server.stop()
         return 0
-    finally:
-        station.close()
 
 
 def _verify(station: Station, *, as_json: bool, since: SignedCheckpoint | None = None) -> int:
@@ -371,13 +353,17 @@ def _report_json(report: VerificationReport, elapsed: float) -> dict[str, Any]:
     }
 
 
-def cmd_amend(settings: Settings, args: argparse.Namespace) -> int:
+def _json_or_text(text: str) -> Any:
+    """A command-line value: JSON (36.8, true, "text") or, failing that, the text itself."""
     try:
-        value = json.loads(args.value)
+        return json.loads(text)
     except json.JSONDecodeError:
-        value = args.value
-    station = Station.open(settings)
-    try:
+        return text
+
+
+def cmd_amend(settings: Settings, args: argparse.Namespace) -> int:
+    value = _json_or_text(args.value)
+    with Station.open(settings) as station:
         app = station.app
         donation_id = app.find_donation(args.donation_no)
         try:
@@ -396,40 +382,28 @@ def cmd_amend(settings: Settings, args: argparse.Namespace) -> int:
             f"Amended {args.step}.{args.field} of donation {args.donation_no} to {value!r}"
         )
         return 0
-    finally:
-        station.close()
 
 
 def cmd_revoke(settings: Settings, args: argparse.Namespace) -> int:
-    station = Station.open(settings)
-    try:
+    with Station.open(settings) as station:
         try:
             serial = station.revoke_staff(args.staff_id, args.reason, args.by)
         except (SigningError, OSError) as exc:
             raise UsageError(f"cannot revoke {args.staff_id}: {exc}") from exc
         console.print(f"Revoked the certificate of {args.staff_id} (serial {serial:x})")
         return 0
-    finally:
-        station.close()
 
 
 def cmd_station_show(settings: Settings, args: argparse.Namespace) -> int:
-    station = Station.open(settings)
-    try:
+    with Station.open(settings) as station:
         config = station.app.station()
         print(json.dumps(config.parameters, ensure_ascii=False, indent=2))
         return 0
-    finally:
-        station.close()
 
 
 def cmd_station_set(settings: Settings, args: argparse.Namespace) -> int:
-    try:
-        value = json.loads(args.value)
-    except json.JSONDecodeError:
-        value = args.value
-    station = Station.open(settings)
-    try:
+    value = _json_or_text(args.value)
+    with Station.open(settings) as station:
         try:
             admin = station.signer(args.by)
         except (SigningError, OSError) as exc:
@@ -442,13 +416,10 @@ def cmd_station_set(settings: Settings, args: argparse.Namespace) -> int:
         station.app.change_station_setting(admin, args.key, value, args.reason)
         console.print(f"Station setting {args.key} = {value!r}")
         return 0
-    finally:
-        station.close()
 
 
 def cmd_export_event(settings: Settings, args: argparse.Namespace) -> int:
-    station = Station.open(settings)
-    try:
+    with Station.open(settings) as station:
         recorder: Any = station.app.recorder
         notes = recorder.select_notifications(args.position, 1)
         if not notes or notes[0].id != args.position:
@@ -503,8 +474,6 @@ def cmd_export_event(settings: Settings, args: argparse.Namespace) -> int:
             + (", token.tsr, batch_root.hex" if evidence is not None else " (timestamp pending)")
         )
         return 0
-    finally:
-        station.close()
 
 
 if __name__ == "__main__":  # pragma: no cover

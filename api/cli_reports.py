@@ -12,7 +12,7 @@ import argparse
 import csv
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -95,20 +95,16 @@ class _Opened:
 
 @contextmanager
 def _open(settings: Settings, *, catch_up: bool = True) -> Iterator[_Opened]:
-    station = Station.open(settings)
-    try:
-        views = Views.open(persistence_env(settings.db))
-        try:
-            projector = Projector(station.app.recorder, station.app.mapper, views)
-            if catch_up:
-                behind = projector.head() - min(projector.position(n) for n in views.projections)
-                with _progress("catching up", enabled=behind > 5000) as advance:
-                    projector.catch_up(progress=advance)
-            yield _Opened(station, views, projector)
-        finally:
-            views.close()
-    finally:
-        station.close()
+    with (
+        Station.open(settings) as station,
+        closing(Views.open(persistence_env(settings.db))) as views,
+    ):
+        projector = Projector(station.app.recorder, station.app.mapper, views)
+        if catch_up:
+            behind = projector.head() - min(projector.position(n) for n in views.projections)
+            with _progress("catching up", enabled=behind > 5000) as advance:
+                projector.catch_up(progress=advance)
+        yield _Opened(station, views, projector)
 
 
 @contextmanager

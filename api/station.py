@@ -49,9 +49,11 @@ def station_parameters_dict(parameters: StationParameters) -> dict[str, Any]:
         "form_phone_callback": parameters.form_phone_callback,
         "form_template_code": parameters.form_template_code,
         "required_signatures": {k: list(v) for k, v in parameters.required_signatures.items()},
+        # The signed forms produced per donation (read by projections.forms.configured_forms).
+        "forms": list(parameters.forms),
         # "batch": Merkle batches of events share one RFC 3161 token; "per_event": each event's
         # signature value gets its own token as well (CAdES-T), at one TSA request per event.
-        "timestamp_mode": "batch",
+        "timestamp_mode": parameters.timestamp_mode,
     }
 
 
@@ -127,6 +129,13 @@ class Station:
             self._tsa_server.stop()
             self._tsa_server = None
         self.app.close()
+
+    def __enter__(self) -> Station:
+        """``with Station.open(settings) as station:``: closed when the block ends, however."""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def revoke_staff(self, staff_id: str, reason: str, admin_id: str = "A001") -> int:
         """Revoke a staff certificate: CRL entry and a signed CertificateRevoked event.

@@ -63,7 +63,7 @@ from bench.common import (
 )
 from ledger.application import LedgerApp
 from ledger.canonical import event_canonical_bytes, sha256_hex
-from ledger.donation import Donation
+from ledger.donation import COMMON_FIELDS, Donation
 from ledger.rules import load_rule_set
 from signing.secrets import StationSecrets
 
@@ -74,22 +74,57 @@ EVENTS_PER_DONATION = 10
 SINGLE_CHUNK = 100
 #: Timed length of one end-to-end slice.
 E2E_SLICE_SECONDS = 0.1
-#: Fields every ledger event carries besides its step values; the plain twin copies them.
-COMMON = (
-    "actor",
-    "actor_role",
-    "prev_hash",
-    "rule_set",
-    "rule_outcomes",
-    "signature",
-    "event_hash",
+#: Fields every ledger event carries besides its step values and eventsourcing's own (identity,
+#: version, topic, time); the plain twin copies them.
+COMMON = sorted(
+    COMMON_FIELDS - {"originator_id", "originator_version", "originator_topic", "timestamp"}
 )
 
 
 # -- the two sides -------------------------------------------------------------------------------
 
 
-class Ours:
+class _Side:
+    """What both sides do with their `register` and `exam`: build events, save, measure."""
+
+    app: Any
+    donation: Any  # the aggregate of the single saves
+
+    def register(self) -> Any:
+        raise NotImplementedError
+
+    def exam(self, donation: Any) -> None:
+        raise NotImplementedError
+
+    def build_single(self, count: int) -> list[Any]:
+        for _ in range(count):
+            self.exam(self.donation)
+        return list(self.donation.collect_events())
+
+    def step(self) -> None:
+        self.exam(self.donation)
+        self.app.save(self.donation)
+
+    def build_bulk(self, count: int) -> list[Any]:
+        events: list[Any] = []
+        while len(events) < count:
+            donation = self.register()
+            for _ in range(min(EVENTS_PER_DONATION, count - len(events)) - 1):
+                self.exam(donation)
+            events.extend(donation.collect_events())
+        return events
+
+    def save(self, *items: Any) -> None:
+        self.app.save(*items)
+
+    def state_bytes(self, event: Any) -> int:
+        return len(self.app.mapper.to_stored_event(event).state)
+
+    def close(self) -> None:
+        self.app.close()
+
+
+class Ours(_Side):
     """`LedgerApp` on the chained recorder, saving signed `Donation` events."""
 
     label = "ours"
@@ -122,35 +157,8 @@ class Ours:
             **self.payload.exam,
         )
 
-    def build_single(self, count: int) -> list[Any]:
-        for _ in range(count):
-            self.exam(self.donation)
-        return list(self.donation.collect_events())
 
-    def step(self) -> None:
-        self.exam(self.donation)
-        self.app.save(self.donation)
-
-    def build_bulk(self, count: int) -> list[Any]:
-        events: list[Any] = []
-        while len(events) < count:
-            donation = self.register()
-            for _ in range(min(EVENTS_PER_DONATION, count - len(events)) - 1):
-                self.exam(donation)
-            events.extend(donation.collect_events())
-        return events
-
-    def save(self, *items: Any) -> None:
-        self.app.save(*items)
-
-    def state_bytes(self, event: Any) -> int:
-        return len(self.app.mapper.to_stored_event(event).state)
-
-    def close(self) -> None:
-        self.app.close()
-
-
-class Plain:
+class Plain(_Side):
     """eventsourcing's `Application` on its stock recorder, saving the unsigned twin events."""
 
     label = "plain"
@@ -174,33 +182,6 @@ class Plain:
 
     def exam(self, donation: PlainDonation) -> None:
         donation.trigger_event(PlainDonation.ExamRecorded, **self.exam_common, **self.payload.exam)
-
-    def build_single(self, count: int) -> list[Any]:
-        for _ in range(count):
-            self.exam(self.donation)
-        return list(self.donation.collect_events())
-
-    def step(self) -> None:
-        self.exam(self.donation)
-        self.app.save(self.donation)
-
-    def build_bulk(self, count: int) -> list[Any]:
-        events: list[Any] = []
-        while len(events) < count:
-            donation = self.register()
-            for _ in range(min(EVENTS_PER_DONATION, count - len(events)) - 1):
-                self.exam(donation)
-            events.extend(donation.collect_events())
-        return events
-
-    def save(self, *items: Any) -> None:
-        self.app.save(*items)
-
-    def state_bytes(self, event: Any) -> int:
-        return len(self.app.mapper.to_stored_event(event).state)
-
-    def close(self) -> None:
-        self.app.close()
 
 
 Side = Ours | Plain

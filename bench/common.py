@@ -13,7 +13,7 @@ import os
 import secrets
 import statistics
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -29,7 +29,7 @@ from ledger.donation import Role, Step
 from ledger.identity import age_on
 from ledger.rules import RuleSet, load_rule_set, load_station_parameters
 from ledger.signer import CredentialSigner
-from ledger.stores import persistence_env
+from ledger.stores import ensure_postgres_schema, persistence_env, postgres_admin_connection
 from signing.pki import StationPKI
 
 DEFAULT_PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -152,6 +152,7 @@ class PlainDonation(Aggregate):
         self.steps: dict[str, dict[str, Any]] = {}
         self.events_by_version: dict[int, str] = {}
 
+    # A deliberate twin of `ledger.events.LedgerAggregate.Event`: the anchor runs no ledger code.
     class Event(Aggregate.Event):
         actor: str
         actor_role: str
@@ -170,6 +171,7 @@ class PlainDonation(Aggregate):
                 "values": {f.name: getattr(self, f.name) for f in dataclasses.fields(self)},
             }
 
+    # A deliberate twin of `Donation.DonorRegistered`: the anchor runs no ledger code.
     class Registered(Event, Aggregate.Created):
         station_id: str
         channel: str
@@ -185,6 +187,7 @@ class PlainDonation(Aggregate):
         appointment_id: str | None
         required_slots: list[dict[str, str]]
 
+    # A deliberate twin of `Donation.GeneralExamRecorded`: the anchor runs no ledger code.
     class ExamRecorded(Event):
         weight_kg: float
         sbp_mmhg: int
@@ -283,27 +286,20 @@ def postgres_envs(dsn: str) -> Iterator[StoreEnvs]:
     }
     schemas = (ours_schema, plain_schema)
     try:
-        _run_on_schemas(ours, "CREATE SCHEMA IF NOT EXISTS {}", schemas)
+        for schema in schemas:  # eventsourcing creates tables, not schemas
+            ensure_postgres_schema({**ours, "POSTGRES_SCHEMA": schema})
         yield StoreEnvs("postgres", ours, plain)
     finally:
-        _run_on_schemas(ours, "DROP SCHEMA IF EXISTS {} CASCADE", schemas)
+        drop_schemas(ours, schemas)
 
 
-def _run_on_schemas(env: Mapping[str, str], statement: str, schemas: tuple[str, ...]) -> None:
-    """Create or drop schemas (eventsourcing creates tables, not schemas)."""
-    import psycopg
+def drop_schemas(env: Mapping[str, str], schemas: Sequence[str]) -> None:
+    """Drop the benchmark's schemas, and what is in them, from the database of *env*."""
     from psycopg.sql import SQL, Identifier
 
-    with psycopg.connect(
-        host=env["POSTGRES_HOST"],
-        port=int(env["POSTGRES_PORT"]),
-        dbname=env["POSTGRES_DBNAME"],
-        user=env["POSTGRES_USER"],
-        password=env["POSTGRES_PASSWORD"] or None,
-        autocommit=True,
-    ) as conn:
+    with postgres_admin_connection(env) as conn:
         for schema in schemas:
-            conn.execute(SQL(statement).format(Identifier(schema)))
+            conn.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(Identifier(schema)))
 
 
 # -- timing ----------------------------------------------------------------------------------------

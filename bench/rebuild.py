@@ -40,7 +40,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,7 +53,7 @@ from rich.table import Table
 from api.demo import DemoDay
 from api.settings import Settings
 from api.station import Station
-from bench.common import median, pg_dsn, pg_unreachable
+from bench.common import drop_schemas, median, pg_dsn, pg_unreachable
 from ledger.registry import credential_id_for, donor_id_for, number_index_id_for
 from ledger.stores import persistence_env
 from projections import queries
@@ -205,13 +205,10 @@ def ledger_at(db: str, templates: int) -> Iterator[Ledger]:
             passphrase=SecretStr(secrets.token_hex(8)),
             station_id="BENCH-01",
         )
-        station = Station.initialise(settings)
-        try:
+        with Station.initialise(settings) as station:
             DemoDay(station, seed=11).run(templates)
             prefix, visits = _visits(station)
             yield Ledger(station, prefix, visits)
-        finally:
-            station.close()
 
 
 # -- measuring ----------------------------------------------------------------------------------
@@ -242,9 +239,7 @@ class RateRow:
 
 def rebuild_rates(ledger: Ledger, repeat: int, per_view: bool) -> tuple[float, list[RateRow]]:
     station = ledger.station
-    views = Views.open(persistence_env(station.settings.db))
-    try:
-        projector = Projector(station.app.recorder, station.app.mapper, views, batch_size=5000)
+    with _projector(station) as projector:
         started = time.perf_counter()
         caught = projector.catch_up()
         incremental = caught / (time.perf_counter() - started)
@@ -261,15 +256,12 @@ def rebuild_rates(ledger: Ledger, repeat: int, per_view: bool) -> tuple[float, l
             label = "all five read models" if names is None else names[0]
             rows.append(RateRow(label, median(plain), median(replay), median(total)))
         return incremental, rows
-    finally:
-        views.close()
 
 
 def lookup_latency(ledger: Ledger, copier: Copier, lookups: int) -> tuple[float, list[float]]:
     station = ledger.station
-    views = Views.open(persistence_env(station.settings.db))
-    try:
-        projector = Projector(station.app.recorder, station.app.mapper, views, batch_size=5000)
+    with _projector(station) as projector:
+        views = projector.views
         started = time.perf_counter()
         with _progress("building the views") as advance:
             projector.catch_up(progress=advance)
@@ -285,8 +277,14 @@ def lookup_latency(ledger: Ledger, copier: Copier, lookups: int) -> tuple[float,
             samples.append((time.perf_counter() - started) * 1000)
             assert record is not None and record["donor_id"] == donor
         return build, sorted(samples)
-    finally:
-        views.close()
+
+
+@contextmanager
+def _projector(station: Station) -> Iterator[Projector]:
+    """A projector feeding the station's views in batches of 5,000 events; the views are closed
+    at the end."""
+    with closing(Views.open(persistence_env(station.settings.db))) as views:
+        yield Projector(station.app.recorder, station.app.mapper, views, batch_size=5000)
 
 
 @contextmanager
@@ -322,15 +320,9 @@ def _databases(backend: str) -> list[tuple[str, str]]:
 
 
 def _drop_schema(db: str) -> None:
-    if "schema=" not in db:
-        return
-    import psycopg
-    from psycopg.sql import SQL, Identifier
-
-    base, _, query = db.partition("?")
-    schema = dict(p.split("=", 1) for p in query.split("&"))["schema"]
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(Identifier(schema)))
+    env = persistence_env(db)
+    if "POSTGRES_SCHEMA" in env:
+        drop_schemas(env, [env["POSTGRES_SCHEMA"]])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

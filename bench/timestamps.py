@@ -348,18 +348,15 @@ def measure_verify(directory: Path, args: argparse.Namespace, console: Console) 
         VERIFY_GOAL,
     )
     ecdsa = EcdsaBench.make()
-    try:
-        with one_core() as cpu:
-            first, report = verify_rate(station)  # cold: certificate parses not yet cached
-            for round_ in range(args.repeat):
-                if round_ % 2 == 0:
-                    figure.anchor_runs.append(ecdsa.rate(args.seconds))
-                    figure.ours_runs.append(verify_rate(station)[0])
-                else:
-                    figure.ours_runs.append(verify_rate(station)[0])
-                    figure.anchor_runs.append(ecdsa.rate(args.seconds))
-    finally:
-        station.close()
+    with station, one_core() as cpu:
+        first, report = verify_rate(station)  # cold: certificate parses not yet cached
+        for round_ in range(args.repeat):
+            if round_ % 2 == 0:
+                figure.anchor_runs.append(ecdsa.rate(args.seconds))
+                figure.ours_runs.append(verify_rate(station)[0])
+            else:
+                figure.ours_runs.append(verify_rate(station)[0])
+                figure.anchor_runs.append(ecdsa.rate(args.seconds))
     figure.notes += [
         f"pinned to CPU {cpu}; first (cold) run {first:,.0f} events/s, not in the median",
         f"verified: {report.events:,} events, {report.signatures:,} signatures by "

@@ -23,7 +23,7 @@ from typing import Any
 from ledger.donation import Donation
 from ledger.registry import StationConfig, station_id_for
 from projections.base import Handler, LedgerProjection, Seen
-from projections.store import Row, RowCache, Table, document, text
+from projections.store import Row, RowCache, Table, document, row_doc, text
 
 TABLE = "archive_item"
 STATIONS = "archive_station"
@@ -119,27 +119,24 @@ class ArchiveQueueProjection(LedgerProjection):
 
     def _numbered(self, seen: Seen, rows: RowCache) -> None:
         event: Donation.DonationNumberAssigned = seen.event
-        row = rows.get(TABLE, seen.key)
-        if row is None:
+        doc = row_doc(rows, TABLE, seen.key)
+        if doc is None:
             return
-        doc = row["doc"]
         doc["donation_no"] = doc["catalogue"]["donation_no"] = event.donation_no
         rows.put(TABLE, _row(doc))
 
     def _collected(self, seen: Seen, rows: RowCache) -> None:
-        row = rows.get(TABLE, seen.key)
-        if row is None:
+        doc = row_doc(rows, TABLE, seen.key)
+        if doc is None:
             return
-        doc = row["doc"]
         doc["catalogue"]["collected_on"] = seen.day
         rows.put(TABLE, _row(doc))
 
     def _sealed(self, seen: Seen, rows: RowCache) -> None:
         event: Donation.DonationRecordSealed = seen.event
-        row = rows.get(TABLE, seen.key)
-        if row is None:
+        doc = row_doc(rows, TABLE, seen.key)
+        if doc is None:
             return
-        doc = row["doc"]
         doc["sealed_at"] = seen.recorded_at
         doc["missing_signatures"] = len(event.missing_slots)
         catalogue = doc["catalogue"]

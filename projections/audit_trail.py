@@ -20,7 +20,7 @@ from typing import Any
 from ledger.donation import Donation, Step
 from ledger.registry import SigningCredential
 from projections.base import Handler, LedgerProjection, Seen, step_event_classes
-from projections.store import Row, RowCache, Table, document, text
+from projections.store import Row, RowCache, Table, document, row_doc, text
 
 TABLE = "audit_trail"
 SIGNERS = "audit_signer"
@@ -69,13 +69,9 @@ class AuditTrailProjection(LedgerProjection):
         }
         rows.put(TABLE, _row(doc))
 
-    def _doc(self, seen: Seen, rows: RowCache) -> dict[str, Any] | None:
-        row = rows.get(TABLE, seen.key)
-        return None if row is None else row["doc"]
-
     def _step(self, seen: Seen, rows: RowCache) -> None:
         event: Donation.StepEvent = seen.event
-        doc = self._doc(seen, rows)
+        doc = row_doc(rows, TABLE, seen.key)
         if doc is None:
             return
         doc["steps"][event.STEP] = _step(seen)
@@ -84,7 +80,7 @@ class AuditTrailProjection(LedgerProjection):
         rows.put(TABLE, _row(doc))
 
     def _reaction(self, seen: Seen, rows: RowCache) -> None:
-        doc = self._doc(seen, rows)
+        doc = row_doc(rows, TABLE, seen.key)
         if doc is None:
             return
         doc["reactions"].append({"recorded": seen.signed, "values": seen.values})
@@ -92,7 +88,7 @@ class AuditTrailProjection(LedgerProjection):
 
     def _signature(self, seen: Seen, rows: RowCache) -> None:
         event: Donation.SignatureApplied = seen.event
-        doc = self._doc(seen, rows)
+        doc = row_doc(rows, TABLE, seen.key)
         if doc is None:
             return
         target = next(
@@ -117,7 +113,7 @@ class AuditTrailProjection(LedgerProjection):
 
     def _amended(self, seen: Seen, rows: RowCache) -> None:
         event: Donation.RecordAmended = seen.event
-        doc = self._doc(seen, rows)
+        doc = row_doc(rows, TABLE, seen.key)
         if doc is None or event.step not in doc["steps"]:
             return
         doc["steps"][event.step]["amendments"].append(
@@ -136,7 +132,7 @@ class AuditTrailProjection(LedgerProjection):
 
     def _sealed(self, seen: Seen, rows: RowCache) -> None:
         event: Donation.DonationRecordSealed = seen.event
-        doc = self._doc(seen, rows)
+        doc = row_doc(rows, TABLE, seen.key)
         if doc is None:
             return
         doc["sealed"] = {

@@ -20,7 +20,7 @@ from typing import Any
 
 from ledger.donation import Donation, Step
 from projections.base import Handler, LedgerProjection, Seen, step_event_classes
-from projections.store import Row, RowCache, Table, document, text
+from projections.store import Row, RowCache, Table, document, row_doc, text
 
 TABLE = "donation_record"
 RECORDS = Table(
@@ -116,10 +116,9 @@ class DonationRecordProjection(LedgerProjection):
 
     def _step(self, seen: Seen, rows: RowCache) -> None:
         event: Donation.StepEvent = seen.event
-        row = rows.get(TABLE, seen.key)
-        if row is None:
+        doc = row_doc(rows, TABLE, seen.key)
+        if doc is None:
             return
-        doc = row["doc"]
         doc["steps"][event.STEP] = _step_entry(seen)
         if isinstance(event, Donation.EligibilityAssessed):
             doc["decision"] = event.decision
@@ -130,19 +129,17 @@ class DonationRecordProjection(LedgerProjection):
         rows.put(TABLE, _row(doc))
 
     def _reaction(self, seen: Seen, rows: RowCache) -> None:
-        row = rows.get(TABLE, seen.key)
-        if row is None:
+        doc = row_doc(rows, TABLE, seen.key)
+        if doc is None:
             return
-        doc = row["doc"]
         doc["reactions"].append({**seen.meta, "values": seen.values})
         rows.put(TABLE, _row(doc))
 
     def _signature(self, seen: Seen, rows: RowCache) -> None:
         event: Donation.SignatureApplied = seen.event
-        row = rows.get(TABLE, seen.key)
-        if row is None:
+        doc = row_doc(rows, TABLE, seen.key)
+        if doc is None:
             return
-        doc = row["doc"]
         for slot in doc["slots"]:
             if slot["slot"] == event.slot:
                 slot.update(
@@ -155,10 +152,9 @@ class DonationRecordProjection(LedgerProjection):
 
     def _amended(self, seen: Seen, rows: RowCache) -> None:
         event: Donation.RecordAmended = seen.event
-        row = rows.get(TABLE, seen.key)
-        if row is None:
+        doc = row_doc(rows, TABLE, seen.key)
+        if doc is None:
             return
-        doc = row["doc"]
         step = doc["steps"].get(event.step)
         if step is None:
             return
@@ -172,10 +168,9 @@ class DonationRecordProjection(LedgerProjection):
 
     def _sealed(self, seen: Seen, rows: RowCache) -> None:
         event: Donation.DonationRecordSealed = seen.event
-        row = rows.get(TABLE, seen.key)
-        if row is None:
+        doc = row_doc(rows, TABLE, seen.key)
+        if doc is None:
             return
-        doc = row["doc"]
         doc["status"] = "sealed"
         doc["final_status"] = event.final_status
         doc["sealed_at"] = seen.recorded_at

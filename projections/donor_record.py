@@ -31,7 +31,7 @@ from ledger.donation import Donation, Step
 from ledger.registry import Donor
 from ledger.rules import PLATELET_PRODUCTS, RuleSet, load_rule_set
 from projections.base import Handler, LedgerProjection, Seen
-from projections.store import RowCache, Table, ViewStore, document, text
+from projections.store import RowCache, Table, ViewStore, document, row_doc, text
 
 TABLE = "donor_record"
 VISITS = "donor_visit"
@@ -227,10 +227,9 @@ class DonorRecordProjection(LedgerProjection):
         index = rows.get(VISITS, donation_id)
         if index is None:
             return None
-        row = rows.get(TABLE, index["donor_id"])
-        if row is None:
+        doc = row_doc(rows, TABLE, index["donor_id"])
+        if doc is None:
             return None
-        doc: dict[str, Any] = row["doc"]
         for visit in doc["visits"]:
             if visit["donation_id"] == donation_id:
                 return doc, visit

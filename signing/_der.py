@@ -4,8 +4,9 @@ asn1crypto's typed classes are used everywhere a structure is built or a value i
 but they cost tens of microseconds per nested object (and, when building, re-serialise every
 nested object on dump), which dominates a per-event sign or verify. The two hot paths therefore
 work on whole DER elements: `signing.cms` joins pre-encoded elements with `tlv`, and
-`signing.validation` walks the CMS envelope with `elements` (the same acceptance as asn1crypto's
-low-level parser, read in place) and hands only the small values to asn1crypto's typed classes.
+`signing._cms_parse` (for `signing.validation` and `signing.tsp_validation`) walks the CMS envelope
+with `elements` (the same acceptance as asn1crypto's low-level parser, read in place) and hands
+only the small values to asn1crypto's typed classes.
 
 Only definite-length encodings are read: an indefinite (BER) length is refused.
 """

@@ -14,18 +14,12 @@ import hashlib
 import weakref
 from datetime import UTC, datetime
 
-from asn1crypto import algos, cms, core, tsp
+from asn1crypto import cms, core
 from asn1crypto import x509 as asn1_x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives import serialization
 
-from signing._der import (
-    CONTEXT_0_CONSTRUCTED_BYTE,
-    OCTET_STRING_BYTE,
-    SEQUENCE_BYTE,
-    SET_BYTE,
-    tlv,
-)
+from signing import _cms_build as _build
+from signing._der import OCTET_STRING_BYTE, SEQUENCE_BYTE, SET_BYTE, tlv
 from signing.errors import SigningError
 from signing.pki import Credential
 
@@ -46,8 +40,8 @@ class CmsSigner:
     built from asn1crypto objects re-serialises every nested object, certificates included, and
     costs about 7 ms per signature. `sign` therefore joins the pre-encoded DER parts with the few
     bytes that change per call (digest, time, signature value), writing the DER element headers
-    by hand (`signing._der.tlv`); the unit tests check that the result equals asn1crypto's own
-    encoding of the same structure.
+    by hand (`signing._der.tlv`, `signing._cms_build`); the unit tests check that the result
+    equals asn1crypto's own encoding of the same structure.
     """
 
     def __init__(self, credential: Credential) -> None:
@@ -57,82 +51,40 @@ class CmsSigner:
             for cert in (credential.certificate, *credential.chain)
         ]
         signer = certificates[0]
-        if isinstance(key, ec.EllipticCurvePrivateKey):
-            signature_algorithm = "sha256_ecdsa"
-        elif isinstance(key, rsa.RSAPrivateKey):
-            signature_algorithm = "sha256_rsa"
-        else:  # pragma: no cover - the Credential type admits nothing else
-            raise SigningError(f"unsupported key type {type(key).__name__}")
+        self._signature_algorithm = _build.signature_algorithm_der(key)
         if key.public_key() != credential.certificate.public_key():
             raise SigningError("the credential's private key does not match its certificate")
         self._key = key
 
-        # RFC 5754: SHA-2 AlgorithmIdentifiers SHOULD be generated with absent parameters.
-        digest_algorithm = algos.DigestAlgorithm({"algorithm": "sha256", "parameters": None})
-        ess = tsp.SigningCertificateV2(
-            {
-                "certs": [
-                    {
-                        # hashAlgorithm DEFAULT sha256: asn1crypto leaves the default out (DER).
-                        "hash_algorithm": {"algorithm": "sha256"},
-                        "cert_hash": hashlib.sha256(signer.dump()).digest(),
-                        "issuer_serial": {
-                            "issuer": [asn1_x509.GeneralName({"directory_name": signer.issuer})],
-                            "serial_number": signer.serial_number,
-                        },
-                    }
-                ]
-            }
-        )
         self._constant_attributes = (
             _attribute("content_type", cms.ContentType("data")),
-            _attribute("signing_certificate_v2", ess),
+            _attribute("signing_certificate_v2", _build.signing_certificate_v2(signer)),
         )
         self._message_digest_type = cms.CMSAttributeType("message_digest").dump()
         self._signing_time_type = cms.CMSAttributeType("signing_time").dump()
 
-        sid = cms.SignerIdentifier(
-            {
-                "issuer_and_serial_number": {
-                    "issuer": signer.issuer,
-                    "serial_number": signer.serial_number,
-                }
-            }
-        )
         # SignerInfo: version, sid, digestAlgorithm | [0] signedAttrs | signatureAlgorithm, sig.
-        self._signer_info_head = cms.CMSVersion("v1").dump() + sid.dump() + digest_algorithm.dump()
-        self._signature_algorithm = algos.SignedDigestAlgorithm(
-            {"algorithm": signature_algorithm}
-        ).dump()
+        self._signer_info_head = _build.signer_info_head(signer)
         # SignedData: version, digestAlgorithms, encapContentInfo, [0] certificates | signerInfos.
         self._signed_data_head = (
             cms.CMSVersion("v1").dump()
-            + cms.DigestAlgorithms([digest_algorithm]).dump()
+            + cms.DigestAlgorithms([_build.sha256_algorithm()]).dump()
             + cms.EncapsulatedContentInfo({"content_type": "data"}).dump()
             + cms.CertificateSet(
                 [cms.CertificateChoices({"certificate": cert}) for cert in certificates],
                 implicit=0,
             ).dump()
         )
-        self._content_type_signed_data = cms.ContentType("signed_data").dump()
 
     def sign(self, data: bytes, signing_time: datetime) -> bytes:
         """Return the DER ContentInfo(SignedData) of a detached signature over `data`."""
         signed_attributes = self._signed_attributes(hashlib.sha256(data).digest(), signing_time)
         # RFC 5652 5.4: the signature covers the attributes encoded as an explicit SET OF.
-        signature = self._sign_bytes(tlv(SET_BYTE, signed_attributes))
-        signer_info = tlv(
-            SEQUENCE_BYTE,
-            self._signer_info_head
-            + tlv(CONTEXT_0_CONSTRUCTED_BYTE, signed_attributes)
-            + self._signature_algorithm
-            + tlv(OCTET_STRING_BYTE, signature),
+        signature = _build.sign_sha256(self._key, tlv(SET_BYTE, signed_attributes))
+        signer_info = _build.signer_info(
+            self._signer_info_head, signed_attributes, self._signature_algorithm, signature
         )
-        signed_data = tlv(SEQUENCE_BYTE, self._signed_data_head + tlv(SET_BYTE, signer_info))
-        return tlv(
-            SEQUENCE_BYTE,
-            self._content_type_signed_data + tlv(CONTEXT_0_CONSTRUCTED_BYTE, signed_data),
-        )
+        return _build.content_info(self._signed_data_head + tlv(SET_BYTE, signer_info))
 
     def _signed_attributes(self, digest: bytes, signing_time: datetime) -> bytes:
         """The content octets of the signed attributes, a DER SET OF: sorted encodings."""
@@ -152,12 +104,6 @@ class CmsSigner:
         return b"".join(
             sorted((*self._constant_attributes, message_digest, signing_time_attribute))
         )
-
-    def _sign_bytes(self, to_be_signed: bytes) -> bytes:
-        key = self._key
-        if isinstance(key, ec.EllipticCurvePrivateKey):
-            return key.sign(to_be_signed, ec.ECDSA(hashes.SHA256()))
-        return key.sign(to_be_signed, padding.PKCS1v15(), hashes.SHA256())
 
 
 # One signer per live credential; weak keys, so a dropped donor credential drops its signer too.

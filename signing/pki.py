@@ -306,35 +306,13 @@ class StationPKI:
                 x509.NameAttribute(NameOID.SERIAL_NUMBER, TSA_PREFIX + _tsa_identifier(name)),
             ]
         )
-        certificate = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(issuing.certificate.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now)
-            .not_valid_after(not_after)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=True,  # nonRepudiation
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(
-                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True
-            )
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-            .add_extension(_authority_key_id(issuing.certificate), critical=False)
-            .sign(issuing.private_key, self._algorithm.certificate_hash())
+        certificate = self._sign_end_entity(
+            subject,
+            key,
+            now,
+            not_after,
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]),
+            usage_critical=True,
         )
         credential = Credential(certificate, key, self._chain())
         tsa_dir = self._directory / "tsa"
@@ -445,9 +423,35 @@ class StationPKI:
         if title is not None:
             attributes.append(x509.NameAttribute(NameOID.TITLE, title))
         key = self._algorithm.generate_private_key()
-        builder = (
+        # emailProtection: `openssl cms -verify` checks the smimesign purpose by default, and
+        # NSS (pdfsig) wants it for email/document signers; an absent EKU would also pass
+        # OpenSSL but says "any purpose", which is broader than we mean.
+        certificate = self._sign_end_entity(
+            x509.Name(attributes),
+            key,
+            now,
+            not_after,
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]),
+            usage_critical=False,
+        )
+        return Credential(certificate, key, self._chain())
+
+    def _sign_end_entity(
+        self,
+        subject: x509.Name,
+        key: SigningPrivateKey,
+        now: datetime,
+        not_after: datetime,
+        extended_key_usage: x509.ExtendedKeyUsage,
+        *,
+        usage_critical: bool,
+    ) -> x509.Certificate:
+        """A signer's certificate from the issuing CA: not a CA, keyUsage digitalSignature and
+        nonRepudiation (critical), `extended_key_usage`, key identifiers."""
+        issuing = self._issuing
+        return (
             x509.CertificateBuilder()
-            .subject_name(x509.Name(attributes))
+            .subject_name(subject)
             .issuer_name(issuing.certificate.subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
@@ -468,17 +472,11 @@ class StationPKI:
                 ),
                 critical=True,
             )
-            # emailProtection: `openssl cms -verify` checks the smimesign purpose by default, and
-            # NSS (pdfsig) wants it for email/document signers; an absent EKU would also pass
-            # OpenSSL but says "any purpose", which is broader than we mean.
-            .add_extension(
-                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False
-            )
+            .add_extension(extended_key_usage, critical=usage_critical)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
             .add_extension(_authority_key_id(issuing.certificate), critical=False)
+            .sign(issuing.private_key, self._algorithm.certificate_hash())
         )
-        certificate = builder.sign(issuing.private_key, self._algorithm.certificate_hash())
-        return Credential(certificate, key, self._chain())
 
     def _revocations(self) -> dict[int, tuple[datetime, datetime]]:
         path = self._directory / "revocations.json"

@@ -32,13 +32,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from urllib.parse import urlsplit
 
-from asn1crypto import algos, cms, core, tsp
+from asn1crypto import cms, core, tsp
 from asn1crypto import x509 as asn1_x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives import serialization
 
+from signing import _cms_build as _build
 from signing._der import (
-    CONTEXT_0_CONSTRUCTED_BYTE,
     OCTET_STRING_BYTE,
     SEQUENCE_BYTE,
     SET_BYTE,
@@ -55,7 +54,6 @@ REPLY_TYPE = "application/timestamp-reply"
 MAX_REQUEST_BYTES = 16 * 1024  # a TimeStampReq is about 60 bytes; extensions rarely add much
 
 _LOG = logging.getLogger(__name__)
-_SHA256 = hashes.SHA256()
 _OCTET_STRING_32 = b"\x04\x20"  # the header of a SHA-256 value as an OCTET STRING
 _GRANTED = tsp.PKIStatusInfo({"status": "granted"}).dump()
 _EXPLICIT_0_BYTE = 0xA0  # [0] EXPLICIT, constructed: eContent, the TSTInfo tsa field
@@ -88,12 +86,7 @@ class TimestampAuthority:
         key = credential.private_key
         if key.public_key() != credential.certificate.public_key():
             raise SigningError("the TSA credential's private key does not match its certificate")
-        if isinstance(key, ec.EllipticCurvePrivateKey):
-            signature_algorithm = "sha256_ecdsa"
-        elif isinstance(key, rsa.RSAPrivateKey):
-            signature_algorithm = "sha256_rsa"
-        else:  # pragma: no cover - the Credential type admits nothing else
-            raise SigningError(f"unsupported key type {type(key).__name__}")
+        self._signature_algorithm = _build.signature_algorithm_der(key)
         self._key = key
         self._policy = policy
         self._clock = clock or _utc_now
@@ -113,9 +106,7 @@ class TimestampAuthority:
 
         # TSTInfo: version | policy | messageImprint, serialNumber, genTime | accuracy |
         # nonce | tsa. RFC 5754: SHA-2 identifiers SHOULD be sent without parameters.
-        self._sha256_absent = algos.DigestAlgorithm(
-            {"algorithm": "sha256", "parameters": None}
-        ).dump()
+        self._sha256_absent = _build.sha256_algorithm().dump()
         self._tst_head = core.Integer(1).dump() + core.ObjectIdentifier(policy).dump()
         self._tst_tail = tsp.Accuracy({"seconds": 1}).dump()
         self._tsa_name = tlv(
@@ -124,49 +115,22 @@ class TimestampAuthority:
         )
 
         # Signed attributes: content-type and ESS signing-certificate-v2 never change.
-        ess = tsp.SigningCertificateV2(
-            {
-                "certs": [
-                    {
-                        "hash_algorithm": {"algorithm": "sha256"},  # the DEFAULT: left out
-                        "cert_hash": hashlib.sha256(tsa_cert.dump()).digest(),
-                        "issuer_serial": {
-                            "issuer": [asn1_x509.GeneralName({"directory_name": tsa_cert.issuer})],
-                            "serial_number": tsa_cert.serial_number,
-                        },
-                    }
-                ]
-            }
-        )
+        ess = _build.signing_certificate_v2(tsa_cert)
         self._constant_attributes = (
             cms.CMSAttribute({"type": "content_type", "values": ["tst_info"]}).dump(),
             cms.CMSAttribute({"type": "signing_certificate_v2", "values": [ess]}).dump(),
         )
         self._message_digest_type = cms.CMSAttributeType("message_digest").dump()
-
-        sid = cms.SignerIdentifier(
-            {
-                "issuer_and_serial_number": {
-                    "issuer": tsa_cert.issuer,
-                    "serial_number": tsa_cert.serial_number,
-                }
-            }
-        )
-        digest_algorithm = algos.DigestAlgorithm({"algorithm": "sha256", "parameters": None})
-        self._signer_info_head = cms.CMSVersion("v1").dump() + sid.dump() + digest_algorithm.dump()
-        self._signature_algorithm = algos.SignedDigestAlgorithm(
-            {"algorithm": signature_algorithm}
-        ).dump()
+        self._signer_info_head = _build.signer_info_head(tsa_cert)
         # SignedData: version 3 (eContentType is not id-data), digestAlgorithms | encap... |
         # [0] certificates | signerInfos.
         self._signed_data_head = (
-            cms.CMSVersion("v3").dump() + cms.DigestAlgorithms([digest_algorithm]).dump()
+            cms.CMSVersion("v3").dump() + cms.DigestAlgorithms([_build.sha256_algorithm()]).dump()
         )
         self._tst_info_type = cms.ContentType("tst_info").dump()
         self._certificates = cms.CertificateSet(
             [cms.CertificateChoices({"certificate": cert}) for cert in shipped], implicit=0
         ).dump()
-        self._content_type_signed_data = cms.ContentType("signed_data").dump()
 
     @property
     def policy(self) -> str:
@@ -207,28 +171,19 @@ class TimestampAuthority:
             )
         )
         # RFC 5652 5.4: the signature covers the attributes encoded as an explicit SET OF.
-        signature = self._sign(tlv(SET_BYTE, signed_attributes))
-        signer_info = tlv(
-            SEQUENCE_BYTE,
-            self._signer_info_head
-            + tlv(CONTEXT_0_CONSTRUCTED_BYTE, signed_attributes)
-            + self._signature_algorithm
-            + tlv(OCTET_STRING_BYTE, signature),
+        signature = _build.sign_sha256(self._key, tlv(SET_BYTE, signed_attributes))
+        signer_info = _build.signer_info(
+            self._signer_info_head, signed_attributes, self._signature_algorithm, signature
         )
         encapsulated = tlv(
             SEQUENCE_BYTE,
             self._tst_info_type + tlv(_EXPLICIT_0_BYTE, tlv(OCTET_STRING_BYTE, tst_info)),
         )
-        signed_data = tlv(
-            SEQUENCE_BYTE,
+        return _build.content_info(
             self._signed_data_head
             + encapsulated
             + (self._certificates if cert_req else b"")
-            + tlv(SET_BYTE, signer_info),
-        )
-        return tlv(
-            SEQUENCE_BYTE,
-            self._content_type_signed_data + tlv(CONTEXT_0_CONSTRUCTED_BYTE, signed_data),
+            + tlv(SET_BYTE, signer_info)
         )
 
     def _next_serial(self, gen_time: datetime) -> int:
@@ -237,12 +192,6 @@ class TimestampAuthority:
             serial = max(micros << 12, self._last_serial + 1)
             self._last_serial = serial
         return serial
-
-    def _sign(self, to_be_signed: bytes) -> bytes:
-        key = self._key
-        if isinstance(key, ec.EllipticCurvePrivateKey):
-            return key.sign(to_be_signed, ec.ECDSA(_SHA256))
-        return key.sign(to_be_signed, padding.PKCS1v15(), _SHA256)
 
     # -- the protocol -----------------------------------------------------------------------
 

@@ -69,15 +69,23 @@ def backend_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def station(tmp_path: Path, backend_db: str) -> Iterator[Station]:
-    st = Station.initialise(make_settings(tmp_path / "home", backend_db))
-    yield st
-    st.close()
+    with Station.initialise(make_settings(tmp_path / "home", backend_db)) as st:
+        yield st
 
 
 @pytest.fixture
 def sqlite_station(tmp_path: Path) -> Iterator[Station]:
-    st = Station.initialise(
-        make_settings(tmp_path / "home", f"sqlite:///{tmp_path / 'ledger.sqlite'}")
-    )
-    yield st
-    st.close()
+    db = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    with Station.initialise(make_settings(tmp_path / "home", db)) as st:
+        yield st
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The environment of the `ledger` command for a station in *tmp_path* (SQLite
+    ``ledger.sqlite``, home ``home``), as `make_settings` has it."""
+    monkeypatch.setenv("LEDGER_DB", f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    monkeypatch.setenv("LEDGER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("LEDGER_PASSPHRASE", "test-only-passphrase")
+    monkeypatch.setenv("LEDGER_STATION_ID", "TEST-01")
+    return tmp_path

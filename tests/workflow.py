@@ -114,3 +114,36 @@ def complete(station: Station, *, cosign: bool = True, volume: int = 260) -> UUI
         )
     app.seal(donation_id, station.system)
     return donation_id
+
+
+def amend_temperature(
+    station: Station,
+    donation_id: UUID,
+    new_value: float = 36.9,
+    *,
+    reason: str = "transcription error",
+) -> None:
+    """The examining physician corrects the general exam's temperature: a signed amendment."""
+    station.app.amend(
+        donation_id,
+        station.signer("P001"),
+        step="general_exam",
+        field="temperature_c",
+        new_value=new_value,
+        reason=reason,
+    )
+
+
+def amend_argv(
+    number: str,
+    *,
+    field: str = "temperature_c",
+    value: str = "36.9",
+    reason: str = "typo",
+    staff: str = "P001",
+) -> list[str]:
+    """The `ledger amend` command line correcting a general-exam value of donation *number*."""
+    return [
+        *("amend", number, "--step", "general_exam", "--field", field, "--value", value),
+        *("--reason", reason, "--staff", staff),
+    ]

@@ -6,12 +6,15 @@ chain head only once the transaction holds the write lock.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ledger.canonical import GENESIS_HASH
+
+if TYPE_CHECKING:
+    import psycopg
 
 CHAIN_TABLE = "ledger_chain"
 BATCH_TABLE = "ledger_batches"
@@ -165,22 +168,29 @@ def persistence_env(db_url: str) -> dict[str, str]:
     )
 
 
-@contextmanager
-def postgres_setup(env: dict[str, str]) -> Iterator[None]:
-    """Create the schema named in *env* and hold a session advisory lock while the caller
-    constructs the application: eventsourcing creates its tables, types and function on
-    construction, and two processes doing that at once fail with "tuple concurrently updated"."""
+def postgres_admin_connection(env: Mapping[str, str]) -> psycopg.Connection[Any]:
+    """An autocommit connection to the server and database of a PostgreSQL *env*, for what
+    eventsourcing does not do (schemas, the setup lock)."""
     import psycopg
-    from psycopg.sql import SQL, Identifier
 
-    with psycopg.connect(
+    return psycopg.connect(
         host=env["POSTGRES_HOST"],
         port=int(env["POSTGRES_PORT"]),
         dbname=env["POSTGRES_DBNAME"],
         user=env["POSTGRES_USER"],
         password=env["POSTGRES_PASSWORD"] or None,
         autocommit=True,
-    ) as conn:
+    )
+
+
+@contextmanager
+def postgres_setup(env: dict[str, str]) -> Iterator[None]:
+    """Create the schema named in *env* and hold a session advisory lock while the caller
+    constructs the application: eventsourcing creates its tables, types and function on
+    construction, and two processes doing that at once fail with "tuple concurrently updated"."""
+    from psycopg.sql import SQL, Identifier
+
+    with postgres_admin_connection(env) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK_KEY,))
         try:
             schema = env.get("POSTGRES_SCHEMA")

@@ -16,16 +16,7 @@ from api.station import Station
 from ledger.events import WorkflowError
 from ledger.signer import CredentialSigner
 from tests.conftest import make_settings
-from tests.workflow import complete
-
-
-@pytest.fixture
-def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("LEDGER_DB", f"sqlite:///{tmp_path / 'ledger.sqlite'}")
-    monkeypatch.setenv("LEDGER_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("LEDGER_PASSPHRASE", "test-only-passphrase")
-    monkeypatch.setenv("LEDGER_STATION_ID", "TEST-01")
-    return tmp_path
+from tests.workflow import amend_argv, complete
 
 
 def _station(tmp: Path) -> Station:
@@ -33,11 +24,8 @@ def _station(tmp: Path) -> Station:
 
 
 def _events(tmp: Path) -> int:
-    station = _station(tmp)
-    try:
+    with _station(tmp) as station:
         return len(station.app.recorder.select_notifications(1, 100_000))
-    finally:
-        station.close()
 
 
 def test_demo_runs_a_day_and_verifies(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -59,82 +47,16 @@ def test_amend_with_bad_input_exits_2_and_writes_nothing(
     cli_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["init"]) == 0
-    station = _station(cli_env)
-    donation_id = complete(station)
-    number = station.app.donation(donation_id).donation_no
-    station.close()
+    with _station(cli_env) as station:
+        donation_id = complete(station)
+        number = station.app.donation(donation_id).donation_no
     before = _events(cli_env)
     cases = [
-        [
-            "amend",
-            "0000000000000",
-            "--step",
-            "general_exam",
-            "--field",
-            "temperature_c",
-            "--value",
-            "36.9",
-            "--reason",
-            "typo",
-            "--staff",
-            "P001",
-        ],
-        [
-            "amend",
-            number,
-            "--step",
-            "general_exam",
-            "--field",
-            "no_such_field",
-            "--value",
-            "1",
-            "--reason",
-            "typo",
-            "--staff",
-            "P001",
-        ],
-        [
-            "amend",
-            number,
-            "--step",
-            "general_exam",
-            "--field",
-            "temperature_c",
-            "--value",
-            "36.9",
-            "--reason",
-            " ",
-            "--staff",
-            "P001",
-        ],
-        [
-            "amend",
-            number,
-            "--step",
-            "general_exam",
-            "--field",
-            "temperature_c",
-            "--value",
-            '"hot"',
-            "--reason",
-            "typo",
-            "--staff",
-            "P001",
-        ],
-        [
-            "amend",
-            number,
-            "--step",
-            "general_exam",
-            "--field",
-            "temperature_c",
-            "--value",
-            "36.9",
-            "--reason",
-            "typo",
-            "--staff",
-            "NOBODY",
-        ],
+        amend_argv("0000000000000"),
+        amend_argv(number, field="no_such_field", value="1"),
+        amend_argv(number, reason=" "),
+        amend_argv(number, value='"hot"'),
+        amend_argv(number, staff="NOBODY"),
     ]
     for argv in cases:
         capsys.readouterr()
@@ -142,40 +64,21 @@ def test_amend_with_bad_input_exits_2_and_writes_nothing(
         err = capsys.readouterr().err
         assert err.startswith("ledger: error: ") and err.count("\n") == 1, err
     assert _events(cli_env) == before
-    assert (
-        main(
-            [
-                "amend",
-                number,
-                "--step",
-                "general_exam",
-                "--field",
-                "temperature_c",
-                "--value",
-                "36.9",
-                "--reason",
-                "typo",
-                "--staff",
-                "P001",
-            ]
-        )
-        == 0
-    )
+    assert main(amend_argv(number)) == 0
     assert _events(cli_env) == before + 1
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
 def test_exported_event_verifies_with_openssl(cli_env: Path) -> None:
     assert main(["init"]) == 0
-    station = _station(cli_env)
-    complete(station)
-    positions = [n.id for n in station.app.recorder.select_notifications(1, 100_000)]
-    exam = next(
-        n.id
-        for n in station.app.recorder.select_notifications(1, 100_000)
-        if n.topic.endswith("GeneralExamRecorded")
-    )
-    station.close()
+    with _station(cli_env) as station:
+        complete(station)
+        positions = [n.id for n in station.app.recorder.select_notifications(1, 100_000)]
+        exam = next(
+            n.id
+            for n in station.app.recorder.select_notifications(1, 100_000)
+            if n.topic.endswith("GeneralExamRecorded")
+        )
     out = cli_env / "export"
     assert main(["export-event", str(exam), "--out", str(out)]) == 0
     command = [
@@ -212,20 +115,16 @@ def test_revoked_staff_signature_after_revocation_fails_verify(
     cli_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["init"]) == 0
-    station = _station(cli_env)
-    complete(station)
-    station.close()
+    with _station(cli_env) as station:
+        complete(station)
     assert main(["revoke", "P001", "--reason", "left the station"]) == 0
     assert main(["verify"]) == 0  # what P001 signed before the revocation stays valid
-    station = _station(cli_env)
-    try:
+    with _station(cli_env) as station:
         with pytest.raises(WorkflowError, match="revoked"):
             station.signer("P001")  # the application refuses a revoked signer ...
         # ... so the attacker signs with the key directly, bypassing it.
         signer = CredentialSigner(station.pki.load_staff("P001"), "examining_physician")
         complete_until_exam(station, signer)
-    finally:
-        station.close()
     capsys.readouterr()
     assert main(["verify"]) == 1
     out = " ".join(capsys.readouterr().out.split())

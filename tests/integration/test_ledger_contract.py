@@ -12,7 +12,7 @@ from ledger.canonical import GENESIS_HASH, event_canonical_bytes, sha256_hex
 from ledger.donation import Step
 from ledger.events import LedgerAggregate, WorkflowError
 from ledger.stores import ChainReader
-from tests.workflow import complete, make_id, register, through_test
+from tests.workflow import amend_temperature, complete, make_id, register, through_test
 
 
 def _chain(station: Station) -> list[Any]:
@@ -117,14 +117,7 @@ def test_nothing_after_sealing_but_amendments(station: Station) -> None:
             treatment="",
             outcome="recovered",
         )
-    station.app.amend(
-        donation_id,
-        station.signer("P001"),
-        step="general_exam",
-        field="temperature_c",
-        new_value=36.9,
-        reason="transcription error",
-    )
+    amend_temperature(station, donation_id)
     donation = station.app.donation(donation_id)
     assert donation.steps["general_exam"]["values"]["temperature_c"] == 36.9
     assert donation.amendments[0]["old_value"] == 36.6
@@ -135,14 +128,7 @@ def test_amendment_needs_a_reason_and_writes_nothing_without_one(station: Statio
     donation_id = complete(station)
     before = _event_count(station)
     with pytest.raises(WorkflowError, match="reason"):
-        station.app.amend(
-            donation_id,
-            station.signer("P001"),
-            step="general_exam",
-            field="temperature_c",
-            new_value=36.9,
-            reason="  ",
-        )
+        amend_temperature(station, donation_id, reason="  ")
     assert _event_count(station) == before
 
 

@@ -20,13 +20,10 @@ DONATIONS_PER_WRITER = 4
 def _writer(home: str, db: str, start: Any, index: int) -> None:
     from tests.workflow import complete
 
-    station = Station.open(make_settings(Path(home), db))
-    try:
+    with Station.open(make_settings(Path(home), db)) as station:
         start.wait(timeout=60)
         for _ in range(DONATIONS_PER_WRITER):
             complete(station)
-    finally:
-        station.close()
 
 
 def test_two_writer_processes_append_without_forking_the_chain(
@@ -45,8 +42,7 @@ def test_two_writer_processes_append_without_forking_the_chain(
     for p in procs:
         p.join(timeout=240)
         assert p.exitcode == 0, f"writer exited with {p.exitcode}"
-    station = Station.open(make_settings(home, pg_schema))
-    try:
+    with Station.open(make_settings(home, pg_schema)) as station:
         recorder = station.app.recorder
         assert isinstance(recorder, ChainReader)
         chain = list(recorder.select_chain(0, 100_000))
@@ -64,14 +60,11 @@ def test_two_writer_processes_append_without_forking_the_chain(
         assert len(sealed) == WRITERS * DONATIONS_PER_WRITER
         report = station.verifier().verify()
         assert report.ok, report.failures[:3]
-    finally:
-        station.close()
 
 
 def test_a_save_of_several_megabytes_completes(pg_schema: str, tmp_path: Path) -> None:
     """eventsourcing's pipelined insert hangs near 4.5 MB; our recorder must not."""
-    station = Station.initialise(make_settings(tmp_path / "home", pg_schema))
-    try:
+    with Station.initialise(make_settings(tmp_path / "home", pg_schema)) as station:
         system = station.system
         blob = "x" * 4096
         now = datetime.now(UTC).isoformat()
@@ -106,5 +99,3 @@ def test_a_save_of_several_megabytes_completes(pg_schema: str, tmp_path: Path) -
         report = station.verifier().verify()
         assert report.ok
         assert report.event_types["StaffCertificateIssued"] >= 2000
-    finally:
-        station.close()

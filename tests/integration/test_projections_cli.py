@@ -20,6 +20,7 @@ from api.settings import Settings
 from ledger.stores import persistence_env
 from projections import queries
 from projections.runner import Views
+from tests.workflow import amend_argv
 
 
 def run(argv: Sequence[str]) -> int:
@@ -32,14 +33,10 @@ def run(argv: Sequence[str]) -> int:
 
 
 @pytest.fixture
-def day(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("LEDGER_DB", f"sqlite:///{tmp_path / 'ledger.sqlite'}")
-    monkeypatch.setenv("LEDGER_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("LEDGER_PASSPHRASE", "test-only-passphrase")
-    monkeypatch.setenv("LEDGER_STATION_ID", "TEST-01")
+def day(cli_env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("COLUMNS", "200")
     assert ledger_main(["demo", "--donations", "30", "--seed", "5"]) == 0
-    return tmp_path
+    return cli_env
 
 
 def _out(capsys: pytest.CaptureFixture[str]) -> str:
@@ -106,25 +103,7 @@ def test_donation_and_audit_reports(day: Path, capsys: pytest.CaptureFixture[str
         (number,) = db.execute(
             "SELECT donation_no FROM archive_item WHERE state = 'queued' LIMIT 1"
         ).fetchone()
-    assert (
-        ledger_main(
-            [
-                "amend",
-                number,
-                "--step",
-                "general_exam",
-                "--field",
-                "temperature_c",
-                "--value",
-                "36.3",
-                "--reason",
-                "thermometer re-read",
-                "--staff",
-                "P001",
-            ]
-        )
-        == 0
-    )
+    assert ledger_main(amend_argv(number, value="36.3", reason="thermometer re-read")) == 0
     capsys.readouterr()
     assert run(["report", "donation", number]) == 0
     out = _out(capsys)

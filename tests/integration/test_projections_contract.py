@@ -20,7 +20,7 @@ from projections import queries
 from projections.quality_report import quality_report
 from projections.runner import PROJECTIONS, Projector, Views
 from projections.store import ViewStore, view_digest, view_dump
-from tests.workflow import complete, make_id, register, through_test
+from tests.workflow import amend_temperature, complete, make_id, register, through_test
 
 
 @pytest.fixture
@@ -41,14 +41,7 @@ def _digests(views: Views) -> dict[str, str]:
 def _day(station: Station) -> None:
     """A few donations: complete, amended, missing co-signature, deferred, open."""
     amended = complete(station)
-    station.app.amend(
-        amended,
-        station.signer("P001"),
-        step="general_exam",
-        field="temperature_c",
-        new_value=36.9,
-        reason="transcription error",
-    )
+    amend_temperature(station, amended)
     complete(station, cosign=False)
     deferred = register(station, sex="F")
     through_test(station, deferred, hb=110.0)
@@ -63,14 +56,7 @@ def test_rebuild_equals_the_incrementally_maintained_views(station: Station, vie
     projector = _projector(station, views, batch_size=3)
     amended = complete(station)
     projector.catch_up()  # the views follow the ledger command by command
-    station.app.amend(
-        amended,
-        station.signer("P001"),
-        step="general_exam",
-        field="temperature_c",
-        new_value=36.9,
-        reason="transcription error",
-    )
+    amend_temperature(station, amended)
     projector.catch_up()
     _day(station)
     projector.catch_up()

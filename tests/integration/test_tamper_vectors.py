@@ -13,7 +13,7 @@ from api.cli import main
 from api.station import Station
 from tests.conftest import make_settings
 from tests.tamper import Tamperer
-from tests.workflow import complete
+from tests.workflow import amend_temperature, complete
 
 VECTORS = sorted((Path(__file__).resolve().parents[2] / "fixtures/vectors/tamper").glob("*.json"))
 
@@ -27,14 +27,7 @@ def _ledger(tmp_path: Path) -> tuple[Station, str]:
     )
     complete(station)
     donation_id = complete(station, cosign=False)
-    station.app.amend(
-        donation_id,
-        station.signer("P001"),
-        step="general_exam",
-        field="temperature_c",
-        new_value=36.8,
-        reason="transcription error",
-    )
+    amend_temperature(station, donation_id, 36.8)
     assert station.verifier().verify().ok
     return station, str(db)
 
@@ -72,19 +65,15 @@ def test_vector_fails_verification_at_the_named_event(path: Path, tmp_path: Path
 
 
 def test_cli_verify_exits_1_naming_position_donation_and_event(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    cli_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    station, db = _ledger(tmp_path)
+    station, db = _ledger(cli_env)
     tamperer = Tamperer(station, db)
     vector = json.loads((VECTORS[0].parent / "edited-payload.json").read_text())
     named = tamperer.apply(vector)
     number = station.app.donation(tamperer.event_at(named["target"]).originator_id).donation_no
     tamperer.close()
     station.close()
-    monkeypatch.setenv("LEDGER_DB", f"sqlite:///{db}")
-    monkeypatch.setenv("LEDGER_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("LEDGER_PASSPHRASE", "test-only-passphrase")
-    monkeypatch.setenv("LEDGER_STATION_ID", "TEST-01")
     assert main(["verify"]) == 1
     out = " ".join(capsys.readouterr().out.split())
     assert f"position {named['target']}" in out

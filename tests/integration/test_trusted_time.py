@@ -8,7 +8,6 @@ import shutil
 import sqlite3
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,33 +19,23 @@ from ledger.merkle import leaf_hash, root_from_inclusion_proof
 from ledger.stores import BATCH_TABLE, CHAIN_TABLE
 from ledger.timestamping import StamperThread, inclusion_evidence
 from signing.tsa import TsaServer
-from tests.conftest import make_settings
 from tests.workflow import complete
-
-
-@pytest.fixture
-def ledger_station(tmp_path: Path) -> Iterator[Station]:
-    station = Station.initialise(
-        make_settings(tmp_path / "home", f"sqlite:///{tmp_path / 'ledger.sqlite'}")
-    )
-    yield station
-    station.close()
 
 
 def _positions(station: Station) -> list[int]:
     return [n.id for n in station.app.recorder.select_notifications(1, 100_000)]
 
 
-def test_every_event_has_a_token_and_a_path_to_its_batch_root(ledger_station: Station) -> None:
-    complete(ledger_station)
-    complete(ledger_station)
-    assert ledger_station.stamper().flush() >= 1
-    for position in _positions(ledger_station):
-        evidence = inclusion_evidence(ledger_station.store, position)
+def test_every_event_has_a_token_and_a_path_to_its_batch_root(sqlite_station: Station) -> None:
+    complete(sqlite_station)
+    complete(sqlite_station)
+    assert sqlite_station.stamper().flush() >= 1
+    for position in _positions(sqlite_station):
+        evidence = inclusion_evidence(sqlite_station.store, position)
         assert evidence is not None, f"position {position} has no timestamp"
         link = next(
             link
-            for link in ledger_station.store.select_chain(position - 1, 1)
+            for link in sqlite_station.store.select_chain(position - 1, 1)
             if link.position == position
         )
         root = root_from_inclusion_proof(
@@ -56,7 +45,7 @@ def test_every_event_has_a_token_and_a_path_to_its_batch_root(ledger_station: St
             list(evidence.path),
         )
         assert root.hex() == evidence.batch.root
-    report = ledger_station.verifier().verify()
+    report = sqlite_station.verifier().verify()
     assert report.ok, report.failures[:3]
     assert report.pending == 0 and report.stamped == report.events
 
@@ -109,31 +98,31 @@ def test_openssl_ts_accepts_an_exported_batch_token(
 
 
 def test_appends_survive_a_tsa_outage_and_are_stamped_on_recovery(
-    ledger_station: Station,
+    sqlite_station: Station,
 ) -> None:
-    tsa = TsaServer(ledger_station.local_tsa())
+    tsa = TsaServer(sqlite_station.local_tsa())
     tsa.start()
     port = int(tsa.url.split(":")[2].split("/")[0])
-    ledger_station.settings = ledger_station.settings.model_copy(
+    sqlite_station.settings = sqlite_station.settings.model_copy(
         update={"tsa_urls": tsa.url, "tsa_timeout_s": 1.0, "batch_max_delay_ms": 0}
     )
-    stamper = ledger_station.stamper()
+    stamper = sqlite_station.stamper()
     thread = StamperThread(stamper).start()
-    complete(ledger_station)
+    complete(sqlite_station)
     tsa.stop()  # the TSA goes away mid-stream
-    before = len(_positions(ledger_station))
-    complete(ledger_station)  # appends still succeed
-    assert len(_positions(ledger_station)) > before
-    report = ledger_station.verifier().verify()
+    before = len(_positions(sqlite_station))
+    complete(sqlite_station)  # appends still succeed
+    assert len(_positions(sqlite_station)) > before
+    report = sqlite_station.verifier().verify()
     assert report.ok and report.pending > 0
-    restarted = TsaServer(ledger_station.local_tsa(), port=port)
+    restarted = TsaServer(sqlite_station.local_tsa(), port=port)
     restarted.start()
     try:
         thread.stop(flush=True)
-        report = ledger_station.verifier().verify()
+        report = sqlite_station.verifier().verify()
         assert report.ok, report.failures[:3]
         assert report.pending == 0
-        assert report.stamped == report.events == len(_positions(ledger_station))
+        assert report.stamped == report.events == len(_positions(sqlite_station))
         assert stamper.failures >= 1
     finally:
         restarted.stop()
@@ -154,124 +143,121 @@ def _checkpoint_file(station: Station, path: Path) -> Path:
 
 
 def test_verify_since_a_checkpoint_accepts_a_ledger_that_only_grew(
-    ledger_station: Station, tmp_path: Path
+    sqlite_station: Station, tmp_path: Path
 ) -> None:
-    complete(ledger_station)
+    complete(sqlite_station)
     kept = SignedCheckpoint.from_json(
-        json.loads(_checkpoint_file(ledger_station, tmp_path / "cp.json").read_text())
+        json.loads(_checkpoint_file(sqlite_station, tmp_path / "cp.json").read_text())
     )
-    complete(ledger_station)
-    ledger_station.stamper().flush()
-    report = ledger_station.verifier(since=kept).verify()
+    complete(sqlite_station)
+    sqlite_station.stamper().flush()
+    report = sqlite_station.verifier(since=kept).verify()
     assert report.ok, report.failures[:3]
     assert report.since_size == kept.size
 
 
-def test_truncated_ledger_fails_verify_since(ledger_station: Station, tmp_path: Path) -> None:
-    complete(ledger_station)
-    complete(ledger_station)
+def test_truncated_ledger_fails_verify_since(sqlite_station: Station, tmp_path: Path) -> None:
+    complete(sqlite_station)
+    complete(sqlite_station)
     kept = SignedCheckpoint.from_json(
-        json.loads(_checkpoint_file(ledger_station, tmp_path / "cp.json").read_text())
+        json.loads(_checkpoint_file(sqlite_station, tmp_path / "cp.json").read_text())
     )
-    db = sqlite3.connect(ledger_station.settings.db.removeprefix("sqlite:///"))
-    last = max(_positions(ledger_station))
+    db = sqlite3.connect(sqlite_station.settings.db.removeprefix("sqlite:///"))
+    last = max(_positions(sqlite_station))
     with db:
         db.execute("DELETE FROM stored_events WHERE rowid > ?", (last - 3,))
         db.execute(f"DELETE FROM {CHAIN_TABLE} WHERE position > ?", (last - 3,))
         db.execute(f"DELETE FROM {BATCH_TABLE} WHERE last_position > ?", (last - 3,))
         db.execute("DELETE FROM ledger_checkpoints")
     db.close()
-    report = ledger_station.verifier(since=kept).verify()
+    report = sqlite_station.verifier(since=kept).verify()
     assert not report.ok
     assert any("truncated or rolled back" in f.reason for f in report.failures)
 
 
 def test_rolled_back_and_forked_ledger_fails_verify_since(
-    ledger_station: Station, tmp_path: Path
+    sqlite_station: Station, tmp_path: Path
 ) -> None:
-    db_path = Path(ledger_station.settings.db.removeprefix("sqlite:///"))
-    complete(ledger_station)
-    ledger_station.stamper().flush()
+    db_path = Path(sqlite_station.settings.db.removeprefix("sqlite:///"))
+    complete(sqlite_station)
+    sqlite_station.stamper().flush()
     backup = tmp_path / "backup.sqlite"
     _sqlite_copy(db_path, backup)
-    complete(ledger_station)
+    complete(sqlite_station)
     kept = SignedCheckpoint.from_json(
-        json.loads(_checkpoint_file(ledger_station, tmp_path / "cp.json").read_text())
+        json.loads(_checkpoint_file(sqlite_station, tmp_path / "cp.json").read_text())
     )
-    ledger_station.close()
+    sqlite_station.close()
     _sqlite_copy(backup, db_path)  # restore yesterday's backup ...
-    station = Station.open(ledger_station.settings)
-    try:
+    with Station.open(sqlite_station.settings) as station:
         for _ in range(3):  # ... and write a different history past the kept size
             complete(station)
         station.stamper().flush()
         report = station.verifier(since=kept).verify()
         assert not report.ok
         assert any("history was rewritten" in f.reason for f in report.failures)
-    finally:
-        station.close()
 
 
-def test_a_token_moved_to_another_batch_fails(ledger_station: Station) -> None:
-    ledger_station.settings = ledger_station.settings.model_copy(update={"batch_max_events": 8})
-    complete(ledger_station)
-    assert ledger_station.stamper().flush() >= 2
-    db = sqlite3.connect(ledger_station.settings.db.removeprefix("sqlite:///"))
+def test_a_token_moved_to_another_batch_fails(sqlite_station: Station) -> None:
+    sqlite_station.settings = sqlite_station.settings.model_copy(update={"batch_max_events": 8})
+    complete(sqlite_station)
+    assert sqlite_station.stamper().flush() >= 2
+    db = sqlite3.connect(sqlite_station.settings.db.removeprefix("sqlite:///"))
     with db:
         tokens = db.execute(f"SELECT first_seq, token FROM {BATCH_TABLE} ORDER BY first_seq")
         (_first, token_a), (second, _) = list(tokens)[:2]
         db.execute(f"UPDATE {BATCH_TABLE} SET token = ? WHERE first_seq = ?", (token_a, second))
     db.close()
-    report = ledger_station.verifier().verify()
+    report = sqlite_station.verifier().verify()
     assert not report.ok
     assert "timestamp token does not verify" in report.failures[0].reason
 
 
-def test_per_event_mode_stamps_each_signature_value(ledger_station: Station) -> None:
-    complete(ledger_station)
-    ledger_station.app.change_station_setting(
-        ledger_station.signer("A001"), "timestamp_mode", "per_event", "CAdES-T for this station"
+def test_per_event_mode_stamps_each_signature_value(sqlite_station: Station) -> None:
+    complete(sqlite_station)
+    sqlite_station.app.change_station_setting(
+        sqlite_station.signer("A001"), "timestamp_mode", "per_event", "CAdES-T for this station"
     )
-    stamper = ledger_station.stamper()
+    stamper = sqlite_station.stamper()
     stamper.flush()  # first sight of the mode: from here on
-    complete(ledger_station)
+    complete(sqlite_station)
     stamper.flush()
-    report = ledger_station.verifier().verify()
+    report = sqlite_station.verifier().verify()
     assert report.ok, report.failures[:3]
-    after = [p for p in _positions(ledger_station)]
-    tokens = ledger_station.store.select_event_timestamps()
+    after = [p for p in _positions(sqlite_station)]
+    tokens = sqlite_station.store.select_event_timestamps()
     assert len(tokens) >= 15  # every event of the second donation
     assert report.signature_timestamps == len(tokens)
     assert max(tokens) == max(after)
     # A token moved to another event no longer matches that event's signature value.
     first, second = sorted(tokens)[:2]
-    db = sqlite3.connect(ledger_station.settings.db.removeprefix("sqlite:///"))
+    db = sqlite3.connect(sqlite_station.settings.db.removeprefix("sqlite:///"))
     with db:
         db.execute(
             "UPDATE ledger_event_timestamps SET token = ? WHERE position = ?",
             (tokens[first][0], second),
         )
     db.close()
-    report = ledger_station.verifier().verify()
+    report = sqlite_station.verifier().verify()
     assert not report.ok
     assert report.failures[0].position == second
     assert "signature timestamp does not verify" in report.failures[0].reason
 
 
-def test_a_running_stamper_issues_periodic_checkpoints(ledger_station: Station) -> None:
-    ledger_station.settings = ledger_station.settings.model_copy(
+def test_a_running_stamper_issues_periodic_checkpoints(sqlite_station: Station) -> None:
+    sqlite_station.settings = sqlite_station.settings.model_copy(
         update={"checkpoint_interval_s": 0.05, "batch_max_delay_ms": 0}
     )
-    thread = StamperThread(ledger_station.stamper()).start()
-    complete(ledger_station)
+    thread = StamperThread(sqlite_station.stamper()).start()
+    complete(sqlite_station)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        stored = ledger_station.store.select_checkpoints()
-        if stored and stored[-1].size == ledger_station.store.count_chain():
+        stored = sqlite_station.store.select_checkpoints()
+        if stored and stored[-1].size == sqlite_station.store.count_chain():
             break
         time.sleep(0.05)
     thread.stop(flush=True)
-    stored = ledger_station.store.select_checkpoints()
-    assert stored and stored[-1].size == ledger_station.store.count_chain()
-    report = ledger_station.verifier().verify()
+    stored = sqlite_station.store.select_checkpoints()
+    assert stored and stored[-1].size == sqlite_station.store.count_chain()
+    report = sqlite_station.verifier().verify()
     assert report.ok and report.checkpoints == len(stored)

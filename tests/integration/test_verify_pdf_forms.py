@@ -38,8 +38,8 @@ def forms(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Station, l
     if produce is None:
         pytest.skip("api.forms has no produce_forms yet")
     home = tmp_path_factory.mktemp("forms")
-    station = Station.initialise(make_settings(home / "home", f"sqlite:///{home / 'l.sqlite'}"))
-    try:
+    settings = make_settings(home / "home", f"sqlite:///{home / 'l.sqlite'}")
+    with Station.initialise(settings) as station:
         DemoDay(station, 5).run(4)
         station.stamper().flush()
         sealed = _sealed(station)
@@ -47,8 +47,6 @@ def forms(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Station, l
             pytest.skip("the simulated day sealed no donation")
         paths: list[Path] = produce(station, sealed[0], home / "out", None)
         yield station, paths
-    finally:
-        station.close()
 
 
 def _sealed(station: Station) -> list[UUID]:

@@ -64,12 +64,52 @@ def signed_attributes(
     return attributes
 
 
-def sign_attributes(credential: Credential, attributes: Any) -> bytes:
-    to_be_signed = cms.CMSAttributes(attributes).dump()
+def sign_attributes(credential: Credential, attributes: Sequence[Any]) -> bytes:
+    to_be_signed = cms.CMSAttributes(list(attributes)).dump()
     key = credential.private_key
     if isinstance(key, ec.EllipticCurvePrivateKey):
         return key.sign(to_be_signed, ec.ECDSA(hashes.SHA256()))
     return key.sign(to_be_signed, padding.PKCS1v15(), hashes.SHA256())
+
+
+def sha256_algorithm() -> Any:
+    return algos.DigestAlgorithm({"algorithm": "sha256", "parameters": None})
+
+
+def signer_info(
+    credential: Credential,
+    attributes: Sequence[Any],
+    *,
+    signature: bytes | None = None,
+    signer: x509.Certificate | None = None,
+) -> Any:
+    """A version 1 SignerInfo over `attributes`, signed by `credential` unless `signature` given;
+    `signer` names the certificate in it (default: the credential's)."""
+    signer_cert = asn1_certificate(signer or credential.certificate)
+    if signature is None:
+        signature = sign_attributes(credential, attributes)
+    algorithm = (
+        "sha256_ecdsa"
+        if isinstance(credential.private_key, ec.EllipticCurvePrivateKey)
+        else "sha256_rsa"
+    )
+    return cms.SignerInfo(
+        {
+            "version": "v1",
+            "sid": cms.SignerIdentifier(
+                {
+                    "issuer_and_serial_number": {
+                        "issuer": signer_cert.issuer,
+                        "serial_number": signer_cert.serial_number,
+                    }
+                }
+            ),
+            "digest_algorithm": sha256_algorithm(),
+            "signed_attrs": cms.CMSAttributes(list(attributes)),
+            "signature_algorithm": {"algorithm": algorithm},
+            "signature": signature,
+        }
+    )
 
 
 def build_signature(
@@ -84,41 +124,17 @@ def build_signature(
 
     `signer` names the certificate in the SignerInfo (default: the credential's).
     """
-    signer_cert = asn1_certificate(signer or credential.certificate)
     if certificates is None:
         certificates = (credential.certificate, *credential.chain)
-    if signature is None:
-        signature = sign_attributes(credential, attributes)
-    algorithm = (
-        "sha256_ecdsa"
-        if isinstance(credential.private_key, ec.EllipticCurvePrivateKey)
-        else "sha256_rsa"
-    )
-    digest_algorithm = algos.DigestAlgorithm({"algorithm": "sha256", "parameters": None})
-    signer_info = cms.SignerInfo(
-        {
-            "version": "v1",
-            "sid": cms.SignerIdentifier(
-                {
-                    "issuer_and_serial_number": {
-                        "issuer": signer_cert.issuer,
-                        "serial_number": signer_cert.serial_number,
-                    }
-                }
-            ),
-            "digest_algorithm": digest_algorithm,
-            "signed_attrs": cms.CMSAttributes(list(attributes)),
-            "signature_algorithm": {"algorithm": algorithm},
-            "signature": signature,
-        }
-    )
     signed_data = cms.SignedData(
         {
             "version": "v1",
-            "digest_algorithms": [digest_algorithm],
+            "digest_algorithms": [sha256_algorithm()],
             "encap_content_info": {"content_type": "data"},
             "certificates": [asn1_certificate(cert) for cert in certificates],
-            "signer_infos": [signer_info],
+            "signer_infos": [
+                signer_info(credential, attributes, signature=signature, signer=signer)
+            ],
         }
     )
     content_info = cms.ContentInfo({"content_type": "signed_data", "content": signed_data})

@@ -13,20 +13,23 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from asn1crypto import algos, cms, tsp
+from asn1crypto import cms, tsp
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from signing.pki import Credential, StationPKI
 from signing.tsa import DEFAULT_POLICY
+from tests.unit.signing import reference_cms
 from tests.unit.signing.conftest import NOW, PASSPHRASE
+from tests.unit.signing.reference_cms import asn1_certificate as asn1_certificate
+from tests.unit.signing.reference_cms import sha256_algorithm, signer_info
+from tests.unit.signing.reference_cms import sign_attributes as sign_attributes
 
-
-def asn1_certificate(certificate: x509.Certificate) -> Any:
-    return asn1_x509.Certificate.load(certificate.public_bytes(serialization.Encoding.DER))
+#: The ESS signing-certificate-v2 attribute naming a certificate, as `reference_cms` builds it.
+ess_v2 = reference_cms.ess_attribute
 
 
 def tst_info(
@@ -60,25 +63,6 @@ def tst_info(
     return tsp.TSTInfo(fields)
 
 
-def ess_v2(certificate: x509.Certificate) -> Any:
-    cert = asn1_certificate(certificate)
-    value = tsp.SigningCertificateV2(
-        {
-            "certs": [
-                {
-                    "hash_algorithm": {"algorithm": "sha256"},
-                    "cert_hash": hashlib.sha256(cert.dump()).digest(),
-                    "issuer_serial": {
-                        "issuer": [asn1_x509.GeneralName({"directory_name": cert.issuer})],
-                        "serial_number": cert.serial_number,
-                    },
-                }
-            ]
-        }
-    )
-    return cms.CMSAttribute({"type": "signing_certificate_v2", "values": [value]})
-
-
 def ess_v1(certificate: x509.Certificate) -> Any:
     cert = asn1_certificate(certificate)
     value = tsp.SigningCertificate(
@@ -105,14 +89,6 @@ def signed_attributes(
     return attributes
 
 
-def sign_attributes(credential: Credential, attributes: Sequence[Any]) -> bytes:
-    to_be_signed = cms.CMSAttributes(list(attributes)).dump()
-    key = credential.private_key
-    if isinstance(key, ec.EllipticCurvePrivateKey):
-        return key.sign(to_be_signed, ec.ECDSA(hashes.SHA256()))
-    return key.sign(to_be_signed, padding.PKCS1v15(), hashes.SHA256())
-
-
 def build_token(
     credential: Credential,
     tst: Any,
@@ -126,44 +102,18 @@ def build_token(
 
     `certificates` defaults to the credential's certificate and its non-root CAs.
     """
-    signer = asn1_certificate(credential.certificate)
     if certificates is None:
         certificates = [credential.certificate] + [
             c for c in credential.chain if c.subject != c.issuer
         ]
-    if signature is None:
-        signature = sign_attributes(credential, attributes)
-    algorithm = (
-        "sha256_ecdsa"
-        if isinstance(credential.private_key, ec.EllipticCurvePrivateKey)
-        else "sha256_rsa"
-    )
-    digest_algorithm = algos.DigestAlgorithm({"algorithm": "sha256", "parameters": None})
-    signer_info = cms.SignerInfo(
-        {
-            "version": "v1",
-            "sid": cms.SignerIdentifier(
-                {
-                    "issuer_and_serial_number": {
-                        "issuer": signer.issuer,
-                        "serial_number": signer.serial_number,
-                    }
-                }
-            ),
-            "digest_algorithm": digest_algorithm,
-            "signed_attrs": cms.CMSAttributes(list(attributes)),
-            "signature_algorithm": {"algorithm": algorithm},
-            "signature": signature,
-        }
-    )
     signed_data: dict[str, Any] = {
         "version": "v3",
-        "digest_algorithms": [digest_algorithm],
+        "digest_algorithms": [sha256_algorithm()],
         "encap_content_info": {
             "content_type": e_content_type,
             "content": cms.ParsableOctetString(tst.dump()),
         },
-        "signer_infos": [signer_info],
+        "signer_infos": [signer_info(credential, attributes, signature=signature)],
     }
     if certificates:
         signed_data["certificates"] = [asn1_certificate(c) for c in certificates]
