@@ -27,6 +27,8 @@ from api.station import Station, StationNotInitialised
 from ledger.canonical import event_canonical_bytes
 from ledger.checkpoints import CheckpointError, SignedCheckpoint
 from ledger.events import LedgerAggregate, WorkflowError
+from ledger.rules import _PARAMETER_TYPES as PARAMETER_TYPES
+from ledger.rules import check_parameter_value
 from ledger.stores import ChainReader, StoreURLError
 from ledger.timestamping import StamperThread, inclusion_evidence
 from ledger.verify import VerificationReport
@@ -413,6 +415,8 @@ def cmd_station_set(settings: Settings, args: argparse.Namespace) -> int:
             raise UsageError(
                 f"{args.key} holds {type(current).__name__}, not {type(value).__name__}"
             )
+        if args.key in PARAMETER_TYPES:
+            check_parameter_value(args.key, value)  # ValueError: exit 2, nothing written
         station.app.change_station_setting(admin, args.key, value, args.reason)
         console.print(f"Station setting {args.key} = {value!r}")
         return 0

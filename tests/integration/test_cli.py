@@ -163,6 +163,8 @@ def test_station_setting_change_is_a_signed_event(
     assert main(["station", "set", "mpv_enabled", "true", "--reason", "analyser upgrade"]) == 0
     assert main(["station", "set", "mpv_enabled", '"yes"', "--reason", "typo"]) == 2
     assert main(["station", "set", "no_such_key", "1", "--reason", "x"]) == 2
+    assert main(["station", "set", "forms", '["audit"]', "--reason", "x"]) == 2
+    assert main(["station", "set", "timestamp_mode", '"hourly"', "--reason", "x"]) == 2
     capsys.readouterr()
     assert main(["station", "show"]) == 0
     assert json.loads(capsys.readouterr().out)["mpv_enabled"] is True

@@ -101,16 +101,18 @@ def test_donation_and_audit_reports(day: Path, capsys: pytest.CaptureFixture[str
     assert "献血服务二科" in _out(capsys)
     with sqlite3.connect(day / "ledger.sqlite") as db:
         (number,) = db.execute(
-            "SELECT donation_no FROM archive_item WHERE state = 'queued' LIMIT 1"
+            "SELECT donation_no FROM archive_item WHERE state = 'queued' "
+            "ORDER BY donation_no LIMIT 1"
         ).fetchone()
-    assert ledger_main(amend_argv(number, value="36.3", reason="thermometer re-read")) == 0
+    # 35.9 °C: below every temperature the demo records (36.1-37.4), so never "already" the value.
+    assert ledger_main(amend_argv(number, value="35.9", reason="thermometer re-read")) == 0
     capsys.readouterr()
     assert run(["report", "donation", number]) == 0
     out = _out(capsys)
-    assert number in out and "temperature_c*=36.3" in out and "************" in out
+    assert number in out and "temperature_c*=35.9" in out and "************" in out
     assert run(["report", "audit", number, "--changes"]) == 0
     out = _out(capsys)
-    assert "thermometer re-read" in out and "temperature_c #1" in out and "36.3" in out
+    assert "thermometer re-read" in out and "temperature_c #1" in out and "35.9" in out
     assert run(["report", "audit", number]) == 0
     assert "heat_seal" in _out(capsys)
     with pytest.raises(ValueError, match="no donation"):
