@@ -64,6 +64,40 @@ class StoredCheckpoint:
     token: bytes
 
 
+def link_from_row(row: Any) -> ChainLink:
+    """A chain row as either adapter returns it (a mapping by column name)."""
+    return ChainLink(
+        position=int(row["position"]),
+        originator_id=str(row["originator_id"]),
+        originator_version=int(row["originator_version"]),
+        event_hash=str(row["event_hash"]),
+        prev_hash=str(row["prev_hash"]),
+    )
+
+
+def batch_from_row(row: Any) -> Batch:
+    return Batch(
+        first_seq=int(row["first_seq"]),
+        size=int(row["size"]),
+        first_position=int(row["first_position"]),
+        last_position=int(row["last_position"]),
+        root=str(row["root"]),
+        token=bytes(row["token"]),
+        gen_time=str(row["gen_time"]),
+        tsa_url=str(row["tsa_url"]),
+    )
+
+
+def checkpoint_from_row(row: Any) -> StoredCheckpoint:
+    return StoredCheckpoint(
+        int(row["size"]),
+        str(row["root"]),
+        str(row["body"]),
+        str(row["signature"]),
+        bytes(row["token"]),
+    )
+
+
 class BatchConflict(RuntimeError):
     """Another stamper recorded a batch starting at the same event first."""
 

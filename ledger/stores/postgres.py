@@ -27,7 +27,10 @@ from ledger.stores import (
     BatchConflict,
     ChainLink,
     StoredCheckpoint,
+    batch_from_row,
+    checkpoint_from_row,
     event_hashes_from,
+    link_from_row,
 )
 
 
@@ -143,13 +146,13 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
     def select_chain(self, gt: int, limit: int) -> Sequence[ChainLink]:
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(self._sql_select_chain, (gt, limit))
-            return [_link(row) for row in curs.fetchall()]
+            return [link_from_row(row) for row in curs.fetchall()]
 
     def chain_head(self) -> ChainLink | None:
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(self._sql_chain_head)
             row = curs.fetchone()
-            return _link(row) if row else None
+            return link_from_row(row) if row else None
 
     # -- evidence: timestamp batches and checkpoints -------------------------------------------
 
@@ -175,13 +178,13 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
     def select_batches(self) -> Sequence[Batch]:
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(self._sql_batches)
-            return [_batch(row) for row in curs.fetchall()]
+            return [batch_from_row(row) for row in curs.fetchall()]
 
     def last_batch(self) -> Batch | None:
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(self._sql_last_batch)
             row = curs.fetchone()
-            return _batch(row) if row else None
+            return batch_from_row(row) if row else None
 
     def insert_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
         with self.datastore.transaction(commit=True) as curs:
@@ -199,16 +202,7 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
     def select_checkpoints(self) -> Sequence[StoredCheckpoint]:
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(self._sql_checkpoints)
-            return [
-                StoredCheckpoint(
-                    int(r["size"]),
-                    str(r["root"]),
-                    str(r["body"]),
-                    str(r["signature"]),
-                    bytes(r["token"]),
-                )
-                for r in curs.fetchall()
-            ]
+            return [checkpoint_from_row(r) for r in curs.fetchall()]
 
     def count_chain(self, after: int = 0) -> int:
         with self.datastore.transaction(commit=False) as curs:
@@ -227,29 +221,6 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
             return {
                 int(r["position"]): (bytes(r["token"]), str(r["gen_time"])) for r in curs.fetchall()
             }
-
-
-def _batch(row: Any) -> Batch:
-    return Batch(
-        first_seq=int(row["first_seq"]),
-        size=int(row["size"]),
-        first_position=int(row["first_position"]),
-        last_position=int(row["last_position"]),
-        root=str(row["root"]),
-        token=bytes(row["token"]),
-        gen_time=str(row["gen_time"]),
-        tsa_url=str(row["tsa_url"]),
-    )
-
-
-def _link(row: Any) -> ChainLink:
-    return ChainLink(
-        position=int(row["position"]),
-        originator_id=str(row["originator_id"]),
-        originator_version=int(row["originator_version"]),
-        event_hash=str(row["event_hash"]),
-        prev_hash=str(row["prev_hash"]),
-    )
 
 
 class Factory(PostgresFactory):

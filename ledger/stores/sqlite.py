@@ -19,7 +19,10 @@ from ledger.stores import (
     BatchConflict,
     ChainLink,
     StoredCheckpoint,
+    batch_from_row,
+    checkpoint_from_row,
     event_hashes_from,
+    link_from_row,
     link_rows,
 )
 
@@ -82,13 +85,13 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
                 f"SELECT * FROM {CHAIN_TABLE} WHERE position > ? ORDER BY position LIMIT ?",
                 (gt, limit),
             )
-            return [_link(row) for row in c.fetchall()]
+            return [link_from_row(row) for row in c.fetchall()]
 
     def chain_head(self) -> ChainLink | None:
         with self.datastore.transaction(commit=False) as c:
             c.execute(f"SELECT * FROM {CHAIN_TABLE} ORDER BY position DESC LIMIT 1")
             row = c.fetchone()
-            return _link(row) if row else None
+            return link_from_row(row) if row else None
 
     # -- evidence: timestamp batches and checkpoints -------------------------------------------
 
@@ -114,13 +117,13 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
     def select_batches(self) -> Sequence[Batch]:
         with self.datastore.transaction(commit=False) as c:
             c.execute(f"SELECT * FROM {BATCH_TABLE} ORDER BY first_seq")
-            return [_batch(row) for row in c.fetchall()]
+            return [batch_from_row(row) for row in c.fetchall()]
 
     def last_batch(self) -> Batch | None:
         with self.datastore.transaction(commit=False) as c:
             c.execute(f"SELECT * FROM {BATCH_TABLE} ORDER BY first_seq DESC LIMIT 1")
             row = c.fetchone()
-            return _batch(row) if row else None
+            return batch_from_row(row) if row else None
 
     def insert_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
         with self.datastore.transaction(commit=True) as c:
@@ -138,16 +141,7 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
     def select_checkpoints(self) -> Sequence[StoredCheckpoint]:
         with self.datastore.transaction(commit=False) as c:
             c.execute(f"SELECT * FROM {CHECKPOINT_TABLE} ORDER BY size")
-            return [
-                StoredCheckpoint(
-                    int(r["size"]),
-                    str(r["root"]),
-                    str(r["body"]),
-                    str(r["signature"]),
-                    bytes(r["token"]),
-                )
-                for r in c.fetchall()
-            ]
+            return [checkpoint_from_row(r) for r in c.fetchall()]
 
     def count_chain(self, after: int = 0) -> int:
         with self.datastore.transaction(commit=False) as c:
@@ -166,31 +160,8 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
             }
 
 
-def _batch(row: Any) -> Batch:
-    return Batch(
-        first_seq=int(row["first_seq"]),
-        size=int(row["size"]),
-        first_position=int(row["first_position"]),
-        last_position=int(row["last_position"]),
-        root=str(row["root"]),
-        token=bytes(row["token"]),
-        gen_time=str(row["gen_time"]),
-        tsa_url=str(row["tsa_url"]),
-    )
-
-
 def _id(originator_id: UUID | str) -> str:
     return originator_id.hex if isinstance(originator_id, UUID) else originator_id
-
-
-def _link(row: Any) -> ChainLink:
-    return ChainLink(
-        position=int(row["position"]),
-        originator_id=str(row["originator_id"]),
-        originator_version=int(row["originator_version"]),
-        event_hash=str(row["event_hash"]),
-        prev_hash=str(row["prev_hash"]),
-    )
 
 
 class Factory(SQLiteFactory):
