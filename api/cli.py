@@ -20,10 +20,7 @@ from rich.table import Table
 
 from api import forms, verify_pdf
 from api.cli_reports import register as register_read_models
-from api.demo import DemoDay
 from api.forms import producer_for
-from api.settings import Settings
-from api.station import Station, StationNotInitialised
 from ledger.canonical import event_canonical_bytes
 from ledger.checkpoints import CheckpointError, SignedCheckpoint
 from ledger.events import LedgerAggregate, WorkflowError
@@ -32,6 +29,9 @@ from ledger.rules import check_parameter_value
 from ledger.stores import ChainReader, StoreURLError
 from ledger.timestamping import StamperThread, inclusion_evidence
 from ledger.verify import VerificationReport
+from services.demo import DemoDay
+from services.settings import Settings
+from services.station import Station, StationNotInitialised
 from signing.errors import SigningError
 from signing.tsa import TsaServer
 

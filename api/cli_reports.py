@@ -22,8 +22,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from api.settings import Settings
-from api.station import Station
 from ledger.stores import persistence_env
 from projections import queries
 from projections.audit_trail import field_trails, ordered_steps
@@ -31,6 +29,8 @@ from projections.eventtime import TIME_SOURCE, trusted_times
 from projections.quality_report import QualityReport, metric_dimensions, metric_titles
 from projections.quality_report import quality_report as compute_quality
 from projections.runner import PROJECTIONS, Projector, Views
+from services.settings import Settings
+from services.station import Station
 
 console = Console(highlight=False)
 

@@ -31,22 +31,12 @@ from uuid import UUID
 
 from cryptography import x509
 
-from api.settings import Settings
-from api.station import Station
-from ledger.canonical import event_canonical_bytes, sha256_hex
-from ledger.donation import Donation
-from ledger.events import LedgerAggregate, WorkflowError
-from ledger.merkle import inclusion_proof
-from ledger.signer import CredentialSigner
-from ledger.stores import Batch
-from ledger.timestamping import leaves_of
-from projections.eventtime import iso, recorded_at
-from projections.forms.evidence import BatchEvidence, EventEvidence, attachments
-from projections.forms.fonts import FormFont, form_font
-from projections.forms.model import SignatureState, configured_forms
-from projections.forms.record import donation_record
-from projections.forms.render import STATIC_TEXT, RenderedForm, page_text, render
-from projections.forms.templates import (
+from documents.forms.evidence import BatchEvidence, EventEvidence, attachments
+from documents.forms.fonts import FormFont, form_font
+from documents.forms.model import SignatureState, configured_forms
+from documents.forms.record import donation_record
+from documents.forms.render import STATIC_TEXT, RenderedForm, page_text, render
+from documents.forms.templates import (
     DONOR_EVIDENCE_ONLY,
     FIXED_TEXT,
     ROLES,
@@ -55,6 +45,16 @@ from projections.forms.templates import (
     Person,
     build_form,
 )
+from ledger.canonical import event_canonical_bytes, sha256_hex
+from ledger.donation import Donation
+from ledger.events import LedgerAggregate, WorkflowError
+from ledger.merkle import inclusion_proof
+from ledger.signer import CredentialSigner
+from ledger.stores import Batch
+from ledger.timestamping import leaves_of
+from projections.eventtime import iso, recorded_at
+from services.settings import Settings
+from services.station import Station
 from signing.errors import SigningError
 from signing.pades import PadesSigner, SignatureSlot
 from signing.pki import Credential

@@ -1,6 +1,6 @@
 """`ledger verify-pdf FILE [--trust CA.pem] [--json]`: check one signed form offline.
 
-For regulators and archives: runs only the checking half (`ledger.pdf_verify`), never fetches
+For regulators and archives: runs only the checking half (`documents.pdf_verify`), never fetches
 anything, and needs no station: `--trust` names the PEM file of the root(s) to trust. Without it,
 the station's own root (and `LEDGER_TSA_TRUST`) are used when a station exists here.
 
@@ -22,8 +22,8 @@ from typing import Any
 
 from cryptography import x509
 
-from api.settings import Settings
-from ledger.pdf_verify import PdfVerificationReport, verify_pdf
+from documents.pdf_verify import PdfVerificationReport, verify_pdf
+from services.settings import Settings
 from signing.errors import PdfUnreadable
 from signing.pdf_validation import PdfValidationPolicy
 

@@ -5,7 +5,7 @@
                           [--workers W] [--serial-baseline] [--part single|parallel|all]
 
 The ledger: a fresh station on SQLite in a temporary directory (`Station.initialise`), a demo day
-of `--donations` donations through the full application (`api.demo.DemoDay`: signed events,
+of `--donations` donations through the full application (`services.demo.DemoDay`: signed events,
 donor certificates issued at signing time, co-signatures, deferrals, reactions, amendments), the
 stamper running meanwhile and flushed at the end, so every event is in a timestamped batch, as
 `ledger demo` leaves it. The TSA is the station's own, over HTTP on 127.0.0.1, in this process.
@@ -78,16 +78,16 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 from rich.console import Console
 from rich.table import Table
 
-from api.demo import DemoDay
 from api.forms import FormProducer, producer_for
-from api.settings import Settings
-from api.station import Station
 from bench.append import machine
 from bench.common import median
+from documents.forms.render import STATIC_TEXT
+from documents.forms.templates import FIXED_TEXT
 from ledger.signer import CredentialSigner
 from ledger.timestamping import StamperThread
-from projections.forms.render import STATIC_TEXT
-from projections.forms.templates import FIXED_TEXT
+from services.demo import DemoDay
+from services.settings import Settings
+from services.station import Station
 from signing.pades import PadesSigner, TimeStamperAdapter
 from signing.tsa import TsaServer
 

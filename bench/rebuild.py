@@ -6,8 +6,9 @@
 What runs, per backend, in one process:
 
 1. **Templates.** A fresh station (``Station.initialise``: PKI, staff certificates, settings) runs
-   ``api.demo.DemoDay`` for ``--templates`` donations through the full application: every event is
-   built, canonically hashed and CMS-signed by its actor and saved through the chained recorder.
+   ``services.demo.DemoDay`` for ``--templates`` donations through the full application: every
+   event is built, canonically hashed and CMS-signed by its actor and saved through the chained
+   recorder.
 2. **Generator.** The ledger is then grown to ``--events`` events by copying template visits
    (donor enrolment, visit, donor certificate, every step, co-signatures, number index, sealing):
    each copy gets a fresh donation id, donor reference (so donor id), donation number and donor
@@ -50,14 +51,14 @@ from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
-from api.demo import DemoDay
-from api.settings import Settings
-from api.station import Station
 from bench.common import drop_schemas, median, pg_dsn, pg_unreachable
 from ledger.registry import credential_id_for, donor_id_for, number_index_id_for
 from ledger.stores import persistence_env
 from projections import queries
 from projections.runner import PROJECTIONS, Projector, Views
+from services.demo import DemoDay
+from services.settings import Settings
+from services.station import Station
 
 console = Console(highlight=False, width=120)
 GOAL_RATIO = 0.5

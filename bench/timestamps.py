@@ -9,7 +9,7 @@ Three figures, each printed beside its anchor measured in the same run (medians 
   events one per `save()` (as `bench.append`'s append path) while a `Stamper` with the default
   `BatchPolicy` runs in a background thread against the station's own RFC 3161 TSA over HTTP
   (`signing.tsa.TsaServer` on 127.0.0.1 and `signing.timestamps.HttpTimeStamper`, as
-  `api.station` wires them, in this process). Anchor: the same appends to a second ledger with
+  `services.station` wires them, in this process). Anchor: the same appends to a second ledger with
   no stamper. The two alternate in slices (as in `bench.append`), each on its own SQLite file in
   one temporary directory; the stamper thread runs only during its side's slices and is joined
   before the slice's clock stops, so every batch it cuts, stamps and commits is charged to it.
@@ -19,7 +19,7 @@ Three figures, each printed beside its anchor measured in the same run (medians 
   Anchor: one request per event (what per-event stamping costs); the policy's floor
   (ceil(N / max_events)) is printed beside it.
 * ``full verification``: a ledger of about `--verify-events` events made by the demo day
-  (`api.demo.DemoDay`, seed 1: donor certificates issued at signing time, co-signatures,
+  (`services.demo.DemoDay`, seed 1: donor certificates issued at signing time, co-signatures,
   deferrals, amendments) on SQLite with the stamper running, then flushed and checkpointed.
   Timed: `LedgerVerifier.verify()` (canonical hashes, global and aggregate chains, CMS
   signatures, certificate paths and CRL, rule outcomes, batch tokens, checkpoint), events/s, a
@@ -52,14 +52,14 @@ from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
-from api.demo import DemoDay
-from api.settings import Settings
-from api.station import Station
 from bench.append import Ours, machine
 from bench.common import Payload, Signers, make_payload, make_station_pki, median
 from ledger.stores import EvidenceStore, persistence_env
 from ledger.timestamping import BatchPolicy, Stamper, StamperThread
 from ledger.verify import VerificationReport
+from services.demo import DemoDay
+from services.settings import Settings
+from services.station import Station
 from signing.pki import StationPKI
 from signing.timestamps import HttpTimeStamper
 from signing.tsa import TimestampAuthority, TsaServer
@@ -104,7 +104,7 @@ class Figure:
         return None if self.goal is None else self.ratio >= self.goal
 
 
-# -- the local TSA, as api.station wires it ---------------------------------------------------
+# -- the local TSA, as services.station wires it ---------------------------------------------------
 
 
 @contextmanager

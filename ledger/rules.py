@@ -686,7 +686,7 @@ _PARAMETER_TYPES: Mapping[str, type] = MappingProxyType(
         "timestamp_mode": str,
     }
 )
-#: The signed forms a station can produce per donation (``projections.forms.model.FormKind``).
+#: The signed forms a station can produce per donation (``documents.forms.model.FormKind``).
 FORM_NAMES = ("consent", "registration", "collection")
 #: "batch": Merkle batches of events share one RFC 3161 token; "per_event": each event's
 #: signature value also gets its own token (CAdES-T), at one TSA request per event.

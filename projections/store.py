@@ -216,7 +216,7 @@ Fetch = Callable[[Table, str], Row | None]
 
 def row_doc(rows: RowCache, table: str, key: str) -> dict[str, Any] | None:
     """The document (``doc`` column) of a row, or None when there is no row. Uses only
-    ``rows.get``: `projections.forms.record` hands the handlers a dict-backed stand-in."""
+    ``rows.get``: `documents.forms.record` hands the handlers a dict-backed stand-in."""
     row = rows.get(table, key)
     return None if row is None else row["doc"]
 

@@ -1,9 +1,25 @@
-"""Errors of the signing package: one base class, one class per kind of failure."""
+"""Errors: the project's one base for expected failures, and the signing package's own.
+
+Every floor raises subclasses of :class:`LedgerError` for failures a user can act on (bad input,
+a refused command, an unusable file, a missing prerequisite); the entry points (CLI, HTTP) catch
+that base and render its one-line message. Any other exception escaping to an entry point is a
+bug and is reported as one. It lives on the ground floor so that every floor can use it.
+"""
 
 from __future__ import annotations
 
 
-class SigningError(Exception):
+class LedgerError(Exception):
+    """Base class of every expected failure of the project; ``str(error)`` is one line a user
+    can act on."""
+
+
+class InputError(LedgerError):
+    """Input that cannot be used as given: a malformed value, a missing or unreadable file, an
+    unknown name. Nothing was written."""
+
+
+class SigningError(LedgerError):
     """Base class of every error raised by the signing package."""
 
 

@@ -12,8 +12,8 @@ import pytest
 from psycopg.sql import SQL, Identifier
 from pydantic import SecretStr
 
-from api.settings import Settings
-from api.station import Station
+from services.settings import Settings
+from services.station import Station
 
 PG_DSN_ENV = "LEDGER_TEST_PG_DSN"
 REQUIRE_PG_ENV = "LEDGER_TEST_REQUIRE_PG"

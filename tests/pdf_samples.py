@@ -6,7 +6,7 @@ document timestamp from the station's TSA), built here directly so the verifier'
 wait for the form renderer. Nothing is checked in: keys and certificates are made per session
 with the real clock (poppler's pdfsig checks certificates at the current time).
 
-The evidence attachments follow the convention `ledger.pdf_evidence` documents::
+The evidence attachments follow the convention `documents.pdf_evidence` documents::
 
     event-<n>.json        canonical event body (RFC 8785 bytes), AFRelationship Source
     event-<n>.p7s         its detached CMS signature (CAdES-BES), Supplement

@@ -15,11 +15,11 @@ from typing import Any
 
 from eventsourcing.persistence import StoredEvent
 
-from api.station import Station
 from ledger.canonical import event_canonical_bytes, sha256_hex
 from ledger.events import LedgerAggregate
 from ledger.signer import CredentialSigner
 from ledger.stores import CHAIN_TABLE
+from services.station import Station
 
 
 class Tamperer:

@@ -8,8 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from api.station import Station
 from ledger.identity import check_char
+from services.station import Station
 
 FEMALE_ID = "11010519491231002X"  # GB 11643 sample value: female, born 1949-12-31
 _donors = itertools.count(1)

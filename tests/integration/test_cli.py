@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from api.cli import main
-from api.station import Station
 from ledger.events import WorkflowError
 from ledger.signer import CredentialSigner
+from services.station import Station
 from tests.conftest import make_settings
 from tests.workflow import amend_argv, complete
 

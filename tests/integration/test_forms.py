@@ -20,9 +20,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from api.forms import produce_forms, producer_for
-from api.station import Station
+from documents.forms.model import ALL_FORMS
 from ledger.signer import CredentialSigner
-from projections.forms.model import ALL_FORMS
+from services.station import Station
 from tests import workflow
 from tests.conftest import make_settings
 
@@ -389,9 +389,9 @@ LONG_QUESTION = "近期是否接受过输血、器官移植或其他可能经血
 
 
 def _render_questionnaire(tmp_path: Path) -> Path:
-    from projections.forms.fonts import form_font
-    from projections.forms.model import Field, Form, FormKind, Header, Section
-    from projections.forms.render import render
+    from documents.forms.fonts import form_font
+    from documents.forms.model import Field, Form, FormKind, Header, Section
+    from documents.forms.render import render
 
     header = Header(
         station_name="浙江省血液中心",

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from api.station import Station
 from ledger.canonical import GENESIS_HASH, event_canonical_bytes, sha256_hex
 from ledger.donation import Step
 from ledger.events import LedgerAggregate, WorkflowError
 from ledger.stores import ChainReader
+from services.station import Station
 from tests.workflow import amend_temperature, complete, make_id, register, through_test
 
 

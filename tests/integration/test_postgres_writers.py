@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from api.station import Station
 from ledger.registry import SigningCredential
 from ledger.stores import ChainReader
+from services.station import Station
 from tests.conftest import make_settings
 
 WRITERS = 2

@@ -16,10 +16,10 @@ import pytest
 
 from api.cli import main as ledger_main
 from api.cli_reports import register
-from api.settings import Settings
 from ledger.stores import persistence_env
 from projections import queries
 from projections.runner import Views
+from services.settings import Settings
 from tests.workflow import amend_argv
 
 

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from api.station import Station
 from ledger.stores import persistence_env
 from projections import queries
 from projections.quality_report import quality_report
 from projections.runner import PROJECTIONS, Projector, Views
 from projections.store import ViewStore, view_digest, view_dump
+from services.station import Station
 from tests.workflow import amend_temperature, complete, make_id, register, through_test
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from api.cli import main
-from api.station import Station
+from services.station import Station
 from tests.conftest import make_settings
 from tests.tamper import Tamperer
 from tests.workflow import amend_temperature, complete

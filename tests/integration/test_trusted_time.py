@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from api.cli import main
-from api.station import Station
 from ledger.checkpoints import SignedCheckpoint
 from ledger.merkle import leaf_hash, root_from_inclusion_proof
 from ledger.stores import BATCH_TABLE, CHAIN_TABLE
 from ledger.timestamping import StamperThread, inclusion_evidence
+from services.station import Station
 from signing.tsa import TsaServer
 from tests.workflow import complete
 

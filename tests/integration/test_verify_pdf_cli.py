@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from api.settings import Settings
 from api.verify_pdf import register
+from services.settings import Settings
 from tests import pdf_attacks
 from tests.pdf_samples import (
     SampleStation,

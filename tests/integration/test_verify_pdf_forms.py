@@ -12,9 +12,9 @@ from uuid import UUID
 
 import pytest
 
-from api.demo import DemoDay
-from api.station import Station
-from ledger.pdf_verify import verify_pdf
+from documents.pdf_verify import verify_pdf
+from services.demo import DemoDay
+from services.station import Station
 from tests import pdf_attacks
 from tests.conftest import make_settings
 from tests.pdf_tools import (

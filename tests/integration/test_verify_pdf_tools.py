@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.pdf_verify import verify_pdf
+from documents.pdf_verify import verify_pdf
 from tests import pdf_attacks
 from tests.pdf_samples import (
     SampleStation,

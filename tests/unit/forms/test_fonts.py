@@ -8,7 +8,7 @@ import pytest
 from fontTools.pens.recordingPen import RecordingPen  # type: ignore[import-untyped]
 from fontTools.ttLib import TTFont  # type: ignore[import-untyped]
 
-from projections.forms.fonts import DEFAULT_FACE, DEFAULT_FONT, FontUnavailable, FormFont
+from documents.forms.fonts import DEFAULT_FACE, DEFAULT_FONT, FontUnavailable, FormFont
 
 pytestmark = pytest.mark.skipif(
     not DEFAULT_FONT.is_file(), reason="Debian's fonts-noto-cjk is not installed"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from projections.forms.model import (
+from documents.forms.model import (
     ALL_FORMS,
     FORMS_PARAMETER,
     FormConfigError,

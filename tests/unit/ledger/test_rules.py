@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from documents.forms.model import ALL_FORMS
 from ledger.rules import (
     FORM_NAMES,
     TIMESTAMP_MODES,
@@ -29,7 +30,6 @@ from ledger.rules import (
     load_station_parameters_file,
     recheck,
 )
-from projections.forms.model import ALL_FORMS
 
 RULES = load_rule_set()
 #: SHA-256 of gb18467-2011@1's content. Events reference the rule set by this name: if this test

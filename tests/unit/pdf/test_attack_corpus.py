@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from pyhanko.sign import fields
 
-from api.settings import Settings
 from api.verify_pdf import register
-from ledger.pdf_verify import verify_pdf
+from documents.pdf_verify import verify_pdf
+from services.settings import Settings
 from tests import pdf_attacks as attacks
 from tests.pdf_samples import SampleStation
 

@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
-ENTRY_POINTS = ("api.verify_pdf", "ledger.pdf_verify")
+ENTRY_POINTS = ("api.verify_pdf", "documents.pdf_verify")
 CREATION = frozenset(
     {
         "signing.cms",
@@ -57,4 +57,4 @@ def test_no_creation_code_is_reachable() -> None:
     reachable = _closure()
     assert not reachable & CREATION, sorted(reachable & CREATION)
     assert not [name for name in reachable if name.startswith(CREATION_PREFIXES)]
-    assert "signing.pdf_validation" in reachable and "ledger.pdf_evidence" in reachable
+    assert "signing.pdf_validation" in reachable and "documents.pdf_evidence" in reachable

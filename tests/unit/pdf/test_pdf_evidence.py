@@ -1,4 +1,4 @@
-"""ledger.pdf_evidence: the attached events, signatures, proofs and tokens, and the form text."""
+"""documents.pdf_evidence: the attached events, signatures, proofs and tokens, and the form text."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import rfc8785
 
+from documents.pdf_evidence import verify_evidence
 from ledger.merkle import inclusion_proof, leaf_hash, root_from_leaves
-from ledger.pdf_evidence import verify_evidence
 from signing.cms import sign_detached
 from signing.pdf_content import EmbeddedFile
 from signing.tsa import TimestampAuthority

@@ -1,10 +1,10 @@
-"""ledger.pdf_verify: the three parts and the bottom line."""
+"""documents.pdf_verify: the three parts and the bottom line."""
 
 from __future__ import annotations
 
 import pytest
 
-from ledger import pdf_verify
+from documents import pdf_verify
 from signing.errors import PdfUnreadable
 from tests.pdf_samples import SampleStation
 

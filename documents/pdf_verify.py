@@ -3,7 +3,7 @@
 1. Signatures and document timestamps: integrity, coverage, trusted time, certificate paths to
    the given roots at that time, modifications after signing (`signing.pdf_validation`).
 2. The PDF/A-3b claim (`signing.pdfa`).
-3. The attached evidence, re-verified and matched with the page text (`ledger.pdf_evidence`),
+3. The attached evidence, re-verified and matched with the page text (`documents.pdf_evidence`),
    with the CRLs of the document security store.
 
 The bottom line holds when all three do. A file pyHanko reads but qpdf or pdftotext cannot is
@@ -20,7 +20,7 @@ from typing import Any
 
 from cryptography import x509
 
-from ledger.pdf_evidence import EvidenceReport, verify_evidence
+from documents.pdf_evidence import EvidenceReport, verify_evidence
 from signing.errors import PdfUnreadable
 from signing.pdf_content import document_crls, embedded_files, page_text
 from signing.pdf_validation import (

@@ -17,8 +17,6 @@ from uuid import UUID
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from api.roster import DEMO_STAFF, SYSTEM_STAFF_ID, StaffMember
-from api.settings import Settings
 from ledger.application import LedgerApp
 from ledger.checkpoints import SignedCheckpoint, issue_checkpoint
 from ledger.events import LedgerAggregate, WorkflowError
@@ -28,6 +26,8 @@ from ledger.signer import CredentialSigner
 from ledger.stores import EvidenceStore, persistence_env, postgres_setup
 from ledger.timestamping import BatchPolicy, Stamper
 from ledger.verify import LedgerVerifier
+from services.roster import DEMO_STAFF, SYSTEM_STAFF_ID, StaffMember
+from services.settings import Settings
 from signing.pki import StationPKI, subject_serial_number
 from signing.secrets import StationSecrets
 from signing.timestamps import HttpTimeStamper, TimeStamper
@@ -49,7 +49,7 @@ def station_parameters_dict(parameters: StationParameters) -> dict[str, Any]:
         "form_phone_callback": parameters.form_phone_callback,
         "form_template_code": parameters.form_template_code,
         "required_signatures": {k: list(v) for k, v in parameters.required_signatures.items()},
-        # The signed forms produced per donation (read by projections.forms.configured_forms).
+        # The signed forms produced per donation (read by documents.forms.configured_forms).
         "forms": list(parameters.forms),
         # "batch": Merkle batches of events share one RFC 3161 token; "per_event": each event's
         # signature value gets its own token as well (CAdES-T), at one TSA request per event.

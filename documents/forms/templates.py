@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from projections.eventtime import STATION_TZ
-from projections.forms.labels import (
+from documents.forms.labels import (
     AMENDED_MARK,
     AMENDED_NOTE,
     DONOR_EVIDENCE_ONLY,
@@ -27,7 +26,7 @@ from projections.forms.labels import (
     TITLES,
     WORDS,
 )
-from projections.forms.model import (
+from documents.forms.model import (
     Field,
     Form,
     FormKind,
@@ -36,6 +35,7 @@ from projections.forms.model import (
     SignatureState,
     Signer,
 )
+from projections.eventtime import STATION_TZ
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,9 @@ from fpdf import FPDF
 from fpdf.enums import WrapMode
 from fpdf.fonts import TTFFont
 
-from projections.forms.evidence import Attachment
-from projections.forms.fonts import DocumentFont, FormFont
-from projections.forms.model import Field, Form, Section, SignatureState, Signer
+from documents.forms.evidence import Attachment
+from documents.forms.fonts import DocumentFont, FormFont
+from documents.forms.model import Field, Form, Section, SignatureState, Signer
 
 PAGE_W, PAGE_H = 210.0, 297.0
 MARGIN = 12.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from projections.forms.model import FormKind
+from documents.forms.model import FormKind
 
 TITLES: Mapping[FormKind, tuple[str, str]] = {
     FormKind.CONSENT: (
