@@ -114,6 +114,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--value", required=True, help='new value (JSON: 36.8, true, "text")')
     p.add_argument("--reason", required=True)
     p.add_argument("--staff", required=True, help="staff id of the amending person")
+    p.add_argument(
+        "--override-reason",
+        default="",
+        help="record the new value although it fails a hard rule, with this reason "
+        "(overrides each failed rule; only a role the amendment policy allows, a physician)",
+    )
+    p.add_argument(
+        "--acknowledge",
+        action="append",
+        default=[],
+        metavar="RULE_ID",
+        help="acknowledge a plausibility alert the new value raises (repeatable)",
+    )
     p.set_defaults(handler=cmd_amend)
 
     p = sub.add_parser("revoke", help="revoke a staff certificate (CRL and a signed event)")
@@ -372,17 +385,24 @@ def cmd_amend(settings: Settings, args: argparse.Namespace) -> int:
             signer = station.signer(args.staff)
         except (SigningError, OSError) as exc:
             raise UsageError(f"no credential for staff {args.staff}: {exc}") from exc
-        app.amend(
+        outcomes = app.amend(
             donation_id,
             signer,
             step=args.step,
             field=args.field,
             new_value=value,
             reason=args.reason,
+            override_reason=args.override_reason,
+            acknowledged=args.acknowledge,
         )
         console.print(
-            f"Amended {args.step}.{args.field} of donation {args.donation_no} to {value!r}"
+            f"Amended {args.step}.{args.field} of donation {args.donation_no} to {value!r}",
+            markup=False,
         )
+        for outcome in outcomes:
+            console.print(f"  rule {outcome.describe()}", markup=False)
+        if not outcomes:
+            console.print("  no control point applies to the new value")
         return 0
 
 

@@ -16,6 +16,7 @@ from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.persistence import Recording
 from eventsourcing.utils import EnvType
 
+from ledger.amendment_policy import AMENDMENT_POLICY, load_amendment_policy_ref
 from ledger.donation import Donation, Step
 from ledger.events import LedgerAggregate, Signer, WorkflowError
 from ledger.identity import InvalidIdentity, age_on, check_declared, mask_id, validate_id
@@ -28,7 +29,8 @@ from ledger.registry import (
     number_index_id_for,
     station_id_for,
 )
-from ledger.rules import RuleSet
+from ledger.rules import STEPS as RULE_STEPS
+from ledger.rules import Evaluation, RuleOutcome, RuleSet, derive_outcomes, derive_values
 from signing.secrets import StationSecrets
 
 DONATION_NO_LENGTH = 13
@@ -407,25 +409,85 @@ class LedgerApp(Application[UUID]):
         field: str,
         new_value: Any,
         reason: str,
-    ) -> None:
+        override_reason: str = "",
+        acknowledged: Sequence[str] = (),
+    ) -> tuple[RuleOutcome, ...]:
+        """Correct one recorded value with a signed amendment; returns the rule outcomes.
+
+        The step's control points run again on the new value, with the donation's context, as on
+        entry: a hard rule the new value fails refuses the amendment unless `override_reason`
+        is given (it then overrides each such rule, and only a role the amendment policy allows
+        to override may sign it); an alert must be in `acknowledged`. Who may amend the step at
+        all is the policy's too (``ledger/rulesets/amendment-roles.v1.json``).
+        """
         donation = self.donation(donation_id)
-        outcomes: list[dict[str, Any]] = []
-        if any(rule.field == field for rule in self.rule_set.for_step(step)):
-            registration = donation.steps[Step.REGISTRATION]["values"]
-            context = {"sex": registration["sex"], "product": donation.product}
-            outcomes = [
-                o for o in self._evaluate(step, {field: new_value}, context, {}, (), strict=False)
-            ]
+        policy = load_amendment_policy_ref(AMENDMENT_POLICY)
+        evaluation = self._amendment_evaluation(donation, step, field, new_value)
+        failed = [o.rule_id for o in evaluation.failures]
+        if override_reason.strip() and not failed:
+            raise WorkflowError("the new value fails no hard rule: there is nothing to override")
+        overrides = dict.fromkeys(failed, override_reason) if override_reason.strip() else {}
+        alerts = {o.rule_id for o in evaluation.alerts}
+        for rule_id in acknowledged:
+            if rule_id not in alerts:
+                raise WorkflowError(f"rule {rule_id} raises no alert on this amendment")
+        outcomes = evaluation.resolve(overrides, acknowledged).outcomes
         donation.amend(
             signer,
             step=step,
             field=field,
             new_value=new_value,
             reason=reason,
-            rule_set=self.rule_set.ref if outcomes else "",
-            rule_outcomes=outcomes,
+            rule_set=self.rule_set.ref,
+            rule_outcomes=[o.to_json() for o in outcomes],
+            overrides=overrides,
+            policy=policy,
         )
         self.save(donation)
+        return outcomes
+
+    def _amendment_evaluation(
+        self, donation: Donation, step: str, field: str, new_value: Any
+    ) -> Evaluation:
+        """The step's rules on its values after the amendment, with the context of the entry:
+        the outcomes whose value the amendment changes (the field's own rules and those of
+        values derived from it, such as the pulse pressure)."""
+        record = donation.steps.get(step)
+        if record is None or field not in record["values"] or step not in RULE_STEPS:
+            return Evaluation((), (), self.rule_set.ref)  # the aggregate says what is wrong
+        registration = donation.steps[Step.REGISTRATION]["values"]
+        context: dict[str, object] = {"sex": registration["sex"], "product": donation.product}
+        current: dict[str, Any] = {}
+        inputs: dict[str, Any] = {}
+        for outcome in record["rule_outcomes"]:
+            try:
+                rule = self.rule_set.rule(outcome["rule_id"])
+            except KeyError:
+                continue
+            current[rule.id] = outcome
+            inputs[rule.field] = outcome["value"]  # derived and history inputs, as recorded
+            # The flags that selected the recorded rules (an endurance athlete's pulse limit).
+            context.update((k, v) for k, v in rule.applies_to.items() if isinstance(v, bool))
+        raw: dict[str, object] = {
+            k: v
+            for k, v in {**record["values"], field: new_value}.items()
+            if v is None or (isinstance(v, int | float) and not isinstance(v, bool))
+        }
+        if not (new_value is None or raw.get(field) is not None):
+            return Evaluation((), (), self.rule_set.ref)  # not a number: the aggregate refuses
+        raw["assessment_date"] = record["timestamp"].date()
+        raw["birth_date"] = date.fromisoformat(registration["birth_date"])
+        try:
+            inputs.update(derive_values(step, raw, context))
+            evaluation = derive_outcomes(self.rule_set, step, inputs, context)
+        except ValueError as exc:
+            raise WorkflowError(f"cannot re-run the control points of {step}: {exc}") from exc
+        changed = tuple(
+            o
+            for o in evaluation.outcomes
+            if o.rule_id not in current or current[o.rule_id]["value"] != o.value
+        )
+        return Evaluation(changed, (), evaluation.rule_set_ref)
 
     # -- helpers ----------------------------------------------------------------------------------
 

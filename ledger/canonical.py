@@ -53,6 +53,9 @@ EVIDENCE_FIELDS = frozenset({"signature", "event_hash"})
 _IDENTITY_FIELDS = frozenset({"originator_id", "originator_version", "timestamp"})
 
 GENESIS_HASH = "0" * 64
+#: Key an upcast puts in a decoded event's ``__dict__`` naming the fields it added: the event was
+#: recorded before its class declared them, so they were never part of its hashed, signed body.
+UPCAST_FIELDS = "_fields_added_by_upcast"
 
 
 class CanonicalisationError(ValueError):
@@ -110,8 +113,10 @@ def event_body(event: Any) -> dict[str, Any]:
         "version": int(event.originator_version),
         "timestamp": iso_utc(event.timestamp),
     }
+    added = event.__dict__.get(UPCAST_FIELDS, ())
     for name in _body_fields(type(event)):
-        body[name] = json_value(getattr(event, name), name)
+        if name not in added:
+            body[name] = json_value(getattr(event, name), name)
     return body
 
 
@@ -139,8 +144,10 @@ def event_canonical_bytes(event: Any) -> bytes:
             "version": int(event.originator_version),
             "timestamp": timestamp.astimezone(UTC).isoformat(timespec="microseconds"),
         }
+        added = event.__dict__.get(UPCAST_FIELDS, ())
         for name in _body_fields(type(event)):
-            body[name] = _fast_value(getattr(event, name))
+            if name not in added:
+                body[name] = _fast_value(getattr(event, name))
         return _fast_bytes(body)
     except _NotFast:
         return rfc8785.dumps(event_body(event))

@@ -14,7 +14,8 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from ledger.events import LedgerAggregate, Signer, WorkflowError, require_role
+from ledger.amendment_policy import AmendmentPolicy
+from ledger.events import LedgerAggregate, Signer, WorkflowError, add_fields, require_role
 
 
 class Step(StrEnum):
@@ -283,6 +284,15 @@ class Donation(LedgerAggregate):
             }
 
     class RecordAmended(LedgerAggregate.Event):
+        """A signed correction of one recorded value.
+
+        Class version 2 adds ``overrides`` (rule id -> reason: the hard rules the new value fails,
+        overridden by an authorised role) and ``amendment_policy`` (the versioned policy naming
+        who may amend the step, e.g. ``amendment-roles@1``). The amendment's ``rule_outcomes``
+        are the step's rules re-run on the new value, with the donation's context.
+        """
+
+        class_version = 2
         step: str
         target_version: int
         field: str
@@ -290,10 +300,22 @@ class Donation(LedgerAggregate):
         new_value: Any
         reason: str
         prior_hash: str
+        overrides: dict[str, str]
+        amendment_policy: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Version 1 amendments had no overrides and were checked against no policy."""
+            add_fields(state, overrides={}, amendment_policy="")
 
         def apply_state(self, aggregate: Any) -> None:
             aggregate.events_by_version[self.originator_version] = "RecordAmended"
-            aggregate.steps[self.step]["values"][self.field] = self.new_value
+            record = aggregate.steps[self.step]
+            record["values"][self.field] = self.new_value
+            if self.rule_outcomes:
+                renewed = {o["rule_id"]: o for o in self.rule_outcomes}
+                kept = [o for o in record["rule_outcomes"] if o["rule_id"] not in renewed]
+                record["rule_outcomes"] = [*kept, *self.rule_outcomes]
             aggregate.amendments.append(
                 {
                     "version": self.originator_version,
@@ -302,6 +324,7 @@ class Donation(LedgerAggregate):
                     "old_value": self.old_value,
                     "new_value": self.new_value,
                     "reason": self.reason,
+                    "overrides": dict(self.overrides),
                     "actor": self.actor,
                     "timestamp": self.timestamp,
                     "event_hash": self.event_hash,
@@ -557,7 +580,12 @@ class Donation(LedgerAggregate):
         reason: str,
         rule_set: str,
         rule_outcomes: Sequence[Mapping[str, Any]],
+        overrides: Mapping[str, str],
+        policy: AmendmentPolicy,
     ) -> None:
+        """Correct one value. `rule_outcomes` are the step's rules re-run on the new value by the
+        application; a hard failure must be overridden (`overrides`: rule id -> reason) by a role
+        `policy` allows to override, an alert acknowledged, as on entry."""
         require_role(signer, STAFF_ROLES, "an amendment")
         record = self.steps.get(step)
         if record is None:
@@ -574,6 +602,23 @@ class Donation(LedgerAggregate):
             raise WorkflowError(
                 f"{field} holds {type(old_value).__name__}, not {type(new_value).__name__}"
             )
+        if problem := policy.problem(step, signer.role, overriding=bool(overrides)):
+            raise WorkflowError(problem)
+        if failing := [o for o in rule_outcomes if o.get("outcome") == "fail"]:
+            raise WorkflowError(
+                f"hard rule failed: {describe(failing)}; only an override with a reason "
+                "by an authorised role records this value"
+            )
+        if alerts := [o for o in rule_outcomes if o.get("outcome") == "alert"]:
+            raise WorkflowError(f"unacknowledged plausibility alert: {describe(alerts)}")
+        overridden = {o["rule_id"] for o in rule_outcomes if o.get("outcome") == "overridden"}
+        if set(overrides) != overridden:
+            raise WorkflowError(
+                f"overrides {sorted(overrides)} do not match the overridden outcomes "
+                f"{sorted(overridden)}"
+            )
+        if any(not str(why).strip() for why in overrides.values()):
+            raise WorkflowError("an override needs a reason")
         self._record(
             self.RecordAmended,
             signer,
@@ -586,6 +631,8 @@ class Donation(LedgerAggregate):
             new_value=new_value,
             reason=reason,
             prior_hash=self._value_source_hash(step, field),
+            overrides=dict(overrides),
+            amendment_policy=policy.ref,
         )
 
     def _value_source_hash(self, step: str, field: str) -> str:

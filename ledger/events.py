@@ -16,7 +16,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic
 
-from ledger.canonical import GENESIS_HASH, event_canonical_bytes, sha256_hex
+from ledger.canonical import GENESIS_HASH, UPCAST_FIELDS, event_canonical_bytes, sha256_hex
 
 
 class WorkflowError(ValueError):
@@ -144,6 +144,20 @@ def _common(
         "rule_set": rule_set,
         "rule_outcomes": [dict(outcome) for outcome in rule_outcomes],
     }
+
+
+def add_fields(state: dict[str, Any], **defaults: Any) -> None:
+    """Upcast a stored event's state: give each field its class declares since then the value
+    that means "not recorded", and note that the event was recorded without them.
+
+    The fields named in ``state[UPCAST_FIELDS]`` stay out of the event's canonical body
+    (``ledger.canonical``): the actor hashed and signed the body without them, so an old event
+    keeps its hash and signature.
+    """
+    for name, value in defaults.items():
+        if name not in state:
+            state[name] = value
+            state[UPCAST_FIELDS] = (*state.get(UPCAST_FIELDS, ()), name)
 
 
 TLedgerAggregate = TypeVar("TLedgerAggregate", bound=LedgerAggregate)

@@ -53,6 +53,7 @@ __all__ = [
     "available_parameter_sets",
     "available_rule_sets",
     "check_parameter_value",
+    "derive_outcomes",
     "derive_values",
     "load_rule_set",
     "load_rule_set_file",
@@ -146,6 +147,14 @@ class Rule:
                 return False
         return None if undecided else True
 
+    def judge(self, value: Number) -> RuleOutcome:
+        """This rule's outcome for `value`: PASS, or FAIL (hard rule) or ALERT (plausibility)."""
+        if self.holds(value):
+            outcome = Outcome.PASS
+        else:
+            outcome = Outcome.FAIL if self.kind is RuleKind.HARD else Outcome.ALERT
+        return RuleOutcome(self.id, value, self.limit, self.op, outcome)
+
     def holds(self, value: Number) -> bool:
         """Whether `value` is within the limit."""
         if isinstance(self.limit, tuple):
@@ -179,13 +188,12 @@ class RuleOutcome:
         }
 
     def describe(self) -> str:
-        """One line for an outcome that fired: id, outcome, value and limit."""
+        """One line: id, outcome, value and limit (a pass holds the limit, the others not)."""
         limit = (
             f"[{self.limit[0]}, {self.limit[1]})" if isinstance(self.limit, tuple) else self.limit
         )
-        return (
-            f"{self.rule_id} ({self.outcome.value}: {self.value} not {_OP_TEXT[self.op]} {limit})"
-        )
+        relation = _OP_TEXT[self.op] if self.outcome is Outcome.PASS else f"not {_OP_TEXT[self.op]}"
+        return f"{self.rule_id} ({self.outcome.value}: {self.value} {relation} {limit})"
 
 
 class RuleViolation(Exception):
@@ -316,12 +324,7 @@ class RuleSet:
             if applies is None:
                 needed = sorted(k for k in rule.applies_to if k not in context)
                 raise ValueError(f"rule {rule.id} needs context {', '.join(map(repr, needed))}")
-            value = _checked_number(rule.field, value)
-            if rule.holds(value):
-                outcome = Outcome.PASS
-            else:
-                outcome = Outcome.FAIL if rule.kind is RuleKind.HARD else Outcome.ALERT
-            outcomes.append(RuleOutcome(rule.id, value, rule.limit, rule.op, outcome))
+            outcomes.append(rule.judge(_checked_number(rule.field, value)))
         return Evaluation(tuple(outcomes), tuple(missing), self.ref)
 
 
@@ -405,7 +408,7 @@ def derive_values(
     return numbers
 
 
-# -- verification ---------------------------------------------------------------------------
+# -- deriving and re-checking outcomes -------------------------------------------------------
 
 _LEGITIMATE = {
     Outcome.PASS: {Outcome.PASS},
@@ -414,25 +417,71 @@ _LEGITIMATE = {
 }
 
 
-def recheck(
+def derive_outcomes(
     rule_set: RuleSet,
     step: str,
     values: Mapping[str, Number | None],
-    context: Mapping[str, object],
+    context: Mapping[str, object] = MappingProxyType({}),
+    *,
+    overrides: Mapping[str, str] = MappingProxyType({}),
+    acknowledged: Collection[str] = (),
+    rule_ids: Collection[str] | None = None,
+) -> Evaluation:
+    """The rule outcomes a step records: the one derivation the write path and the verifier share.
+
+    Evaluates the rules of `step` that apply in `context` (`RuleSet.evaluate`), then marks the
+    failures in `overrides` (rule id -> reason) overridden and the alerts in `acknowledged`
+    acknowledged (`Evaluation.resolve`). With `rule_ids`, judges exactly those rules (of any
+    step) on their values instead: a verifier that sees one recorded event knows which rules were
+    applied, not the context that selected them. Raises ValueError for a bad value or context, an
+    unknown rule id, a blank override reason, or an override or acknowledgement of a rule that
+    did not fail or alert.
+    """
+    if rule_ids is None:
+        evaluation = rule_set.evaluate(step, values, context)
+    else:
+        outcomes = []
+        for rule_id in rule_ids:
+            try:
+                rule = rule_set.rule(rule_id)
+            except KeyError:
+                raise ValueError(f"{rule_set.ref} has no rule {rule_id}") from None
+            value = values.get(rule.field)
+            if value is None:
+                raise ValueError(f"rule {rule_id} has no value for {rule.field}")
+            outcomes.append(rule.judge(_checked_number(rule.field, value)))
+        evaluation = Evaluation(tuple(outcomes), (), rule_set.ref)
+    return evaluation.resolve(overrides, acknowledged)
+
+
+def recheck(
+    rule_set: RuleSet,
+    step: str,
+    values: Mapping[str, object],
+    context: Mapping[str, object] | None,
     recorded: Sequence[Mapping[str, object]],
 ) -> list[str]:
-    """Compare recorded outcomes (`RuleOutcome.to_json` dicts) with a fresh evaluation.
+    """Compare recorded outcomes (`RuleOutcome.to_json` dicts) with `derive_outcomes`.
 
     Returns one line per discrepancy; an empty list means consistent. A recorded OVERRIDDEN or
     ACKNOWLEDGED where the rule says FAIL or ALERT is a legitimate resolution; a recorded PASS
-    where it says FAIL, a changed value, limit or op, a missing or extra outcome is not.
+    where it says FAIL, a changed value, limit or op, an unknown or repeated outcome is not.
+
+    With `context` (the inputs of the step), every rule that applies must be recorded and no
+    other. Without it (a verifier reading one event), each recorded outcome is re-derived from
+    its own rule, on the value `values` holds for the rule's field (the event's own copy) or else
+    on the recorded value; its rule must belong to `step`, except an override carried to the
+    eligibility step from an earlier one.
     """
-    try:
-        expected = {
-            o.rule_id: o.to_json() for o in rule_set.evaluate(step, values, context).outcomes
-        }
-    except ValueError as exc:
-        return [f"cannot re-evaluate {rule_set.ref} step {step}: {exc}"]
+    expected: dict[str, RuleOutcome] | None = None
+    if context is not None:
+        numbers = {k: v for k, v in values.items() if v is None or isinstance(v, int | float)}
+        try:
+            expected = {
+                o.rule_id: o for o in derive_outcomes(rule_set, step, numbers, context).outcomes
+            }
+        except ValueError as exc:
+            return [f"cannot re-evaluate {rule_set.ref} step {step}: {exc}"]
     problems: list[str] = []
     seen: set[str] = set()
     for index, entry in enumerate(recorded):
@@ -444,29 +493,67 @@ def recheck(
             problems.append(f"{rule_id}: recorded more than once")
             continue
         seen.add(rule_id)
-        want = expected.get(rule_id)
-        if want is None:
-            problems.append(f"{rule_id}: recorded, but {rule_set.ref} does not evaluate it here")
-            continue
-        for key in ("value", "limit", "op"):
-            if entry.get(key) != want[key] or type(entry.get(key)) is bool:
-                problems.append(
-                    f"{rule_id}: recorded {key} {entry.get(key)!r}, expected {want[key]!r}"
-                )
         try:
             outcome = Outcome(str(entry.get("outcome")))
         except ValueError:
             problems.append(f"{rule_id}: unknown outcome {entry.get('outcome')!r}")
             continue
-        rule_says = Outcome(str(want["outcome"]))
-        if outcome not in _LEGITIMATE[rule_says]:
-            problems.append(f"{rule_id}: recorded {outcome.value}, the rule says {rule_says.value}")
-    problems.extend(
-        f"{rule_id}: not recorded (the rule says {want['outcome']})"
-        for rule_id, want in expected.items()
-        if rule_id not in seen
-    )
+        if expected is not None:
+            want = expected.get(rule_id)
+            if want is None:
+                problems.append(
+                    f"{rule_id}: recorded, but {rule_set.ref} does not evaluate it here"
+                )
+                continue
+        else:
+            derived = _rederive(rule_set, step, values, rule_id, entry, outcome)
+            if isinstance(derived, str):
+                problems.append(derived)
+                continue
+            want = derived
+        wanted = want.to_json()
+        for key in ("value", "limit", "op"):
+            if entry.get(key) != wanted[key] or type(entry.get(key)) is bool:
+                problems.append(
+                    f"{rule_id}: recorded {key} {entry.get(key)!r}, expected {wanted[key]!r}"
+                )
+        if outcome not in _LEGITIMATE[want.outcome]:
+            problems.append(f"{rule_id}: recorded {outcome.value}, the rule says {want.outcome}")
+    if expected is not None:
+        problems.extend(
+            f"{rule_id}: not recorded (the rule says {want.outcome})"
+            for rule_id, want in expected.items()
+            if rule_id not in seen
+        )
     return problems
+
+
+def _rederive(
+    rule_set: RuleSet,
+    step: str,
+    values: Mapping[str, object],
+    rule_id: str,
+    entry: Mapping[str, object],
+    outcome: Outcome,
+) -> RuleOutcome | str:
+    """The outcome `derive_outcomes` gives for one recorded rule, or why there is none."""
+    try:
+        rule = rule_set.rule(rule_id)
+    except KeyError:
+        return f"{rule_id}: recorded, but {rule_set.ref} has no such rule"
+    carried = step == "eligibility" and outcome is Outcome.OVERRIDDEN
+    if step and rule.step != step and not carried:
+        return f"{rule_id}: belongs to step {rule.step}, not {step}"
+    value = values[rule.field] if rule.field in values else entry.get("value")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"{rule_id}: value {value!r} of {rule.field} is not a number"
+    try:
+        (derived,) = derive_outcomes(
+            rule_set, rule.step, {rule.field: value}, rule_ids=(rule_id,)
+        ).outcomes
+    except ValueError as exc:
+        return f"{rule_id}: {exc}"
+    return derived
 
 
 # -- loading --------------------------------------------------------------------------------

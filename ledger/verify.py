@@ -24,7 +24,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 from uuid import UUID
 
 from cryptography import x509
@@ -389,44 +388,11 @@ _CONSISTENT = {
 
 
 def check_outcomes(rule_set: RuleSet, event: LedgerAggregate.Event, step: str | None) -> list[str]:
-    """Each recorded outcome must be the rule set's verdict on the recorded value."""
-    values: dict[str, Any] = dict(vars(event))
-    if "field" in values and "new_value" in values:  # an amendment
-        values = {str(values["field"]): values["new_value"]}
-    problems = []
-    for entry in event.rule_outcomes:
-        rule_id = str(entry.get("rule_id"))
-        try:
-            rule = rule_set.rule(rule_id)
-        except KeyError:
-            problems.append(f"rule {rule_id} is not in {rule_set.ref}")
-            continue
-        carried_override = step == "eligibility" and entry.get("outcome") == "overridden"
-        if step is not None and rule.step != step and not carried_override:
-            problems.append(f"rule {rule_id} belongs to step {rule.step}, not {step}")
-        limit = list(rule.limit) if isinstance(rule.limit, tuple) else rule.limit
-        if entry.get("limit") != limit or entry.get("op") != rule.op:
-            problems.append(
-                f"rule {rule_id}: recorded limit {entry.get('op')} {entry.get('limit')}, "
-                f"{rule_set.ref} says {rule.op} {limit}"
-            )
-            continue
-        value = entry.get("value")
-        if rule.field in values and values[rule.field] != value:
-            problems.append(
-                f"rule {rule_id}: outcome recorded for {rule.field}={value}, but the event "
-                f"records {values[rule.field]}"
-            )
-            continue
-        if not isinstance(value, int | float) or isinstance(value, bool):
-            problems.append(f"rule {rule_id}: recorded value {value!r} is not a number")
-            continue
-        if entry.get("outcome") not in _CONSISTENT[rule.holds(value)]:
-            problems.append(
-                f"rule {rule_id}: recorded {entry.get('outcome')} for {value}, but "
-                f"{rule_set.ref} gives {'pass' if rule.holds(value) else 'fail'}"
-            )
-    return problems[:1] and [f"rule outcomes do not match the rule set: {problems[0]}"]
+    """Each recorded outcome must be the rule set's verdict on the recorded value, and an
+    amendment's signer a role its amendment policy allows (``ledger.controls.recheck_event``)."""
+    from ledger.controls import recheck_event
+
+    return recheck_event(rule_set, event, step)[:1]
 
 
 def _b64decode(text: str) -> bytes:

@@ -13,6 +13,7 @@ Stored per donation: ``steps[step] = {recorded, original, amendments[], cosignat
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,7 @@ class AuditTrailProjection(LedgerProjection):
     name = "audit_trail"
     title = "Audit trail"
     tables = (TRAILS, SIGNER_TABLE)
+    version = 2  # 2: an amendment's hard-rule overrides (rule id -> reason)
 
     def handlers(self) -> Mapping[type, Handler]:
         handlers: dict[type, Handler] = {cls: self._step for cls in step_event_classes()}
@@ -126,6 +128,7 @@ class AuditTrailProjection(LedgerProjection):
                 "prior_hash": event.prior_hash,
                 "target_version": event.target_version,
                 "rules_fired": seen.rules["fired"],
+                "overrides": dict(event.overrides),
             }
         )
         rows.put(TABLE, _row(doc))
@@ -205,6 +208,8 @@ class TrailEntry:
     position: int
     event_hash: str
     signature_sha256: str
+    #: Hard rules the amended value fails, overridden with these reasons (rule id -> reason).
+    overrides: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def is_amendment(self) -> bool:
@@ -255,4 +260,5 @@ def field_trails(doc: Mapping[str, Any]) -> Iterator[TrailEntry]:
                     amendment["position"],
                     amendment["event_hash"],
                     amendment["signature_sha256"],
+                    amendment.get("overrides", {}),
                 )

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ledger.donation import Donation, Step
+from ledger.rules import Outcome
 from projections.base import Handler, LedgerProjection, Seen, step_event_classes
 from projections.store import Row, RowCache, Table, document, row_doc, text
 
@@ -60,6 +61,7 @@ class DonationRecordProjection(LedgerProjection):
     name = "donation_record"
     title = "Donation records"
     tables = (RECORDS,)
+    version = 2  # 2: an amendment's rule outcomes replace the step's, its overrides are listed
 
     def handlers(self) -> Mapping[type, Handler]:
         handlers: dict[type, Handler] = {cls: self._step for cls in step_event_classes()}
@@ -159,6 +161,7 @@ class DonationRecordProjection(LedgerProjection):
         if step is None:
             return
         step["values"][event.field] = event.new_value
+        _renew_rules(step, seen)
         step["amendments"] += 1
         if event.field not in step["amended_fields"]:
             step["amended_fields"] = sorted([*step["amended_fields"], event.field])
@@ -184,6 +187,41 @@ class DonationRecordProjection(LedgerProjection):
         rows.put(TABLE, _row(doc))
 
 
+def _renew_rules(step: dict[str, Any], seen: Seen) -> None:
+    """The amendment's outcomes (its step's rules re-run on the new value) replace those the
+    step held for the same rules; each override is listed with its reason and who recorded it."""
+    event: Donation.RecordAmended = seen.event
+    renewed = {o["rule_id"]: o for o in event.rule_outcomes}
+    if not renewed:
+        return
+    rules = step["rules"]
+    rules["passed"] = [
+        *(r for r in rules["passed"] if r not in renewed),
+        *(r for r, o in renewed.items() if o["outcome"] == Outcome.PASS),
+    ]
+    rules["fired"] = [
+        *(o for o in rules["fired"] if o["rule_id"] not in renewed),
+        *(
+            {**o, "amended_at": seen.recorded_at, "field": event.field}
+            for o in event.rule_outcomes
+            if o["outcome"] != Outcome.PASS
+        ),
+    ]
+    for rule_id, reason in event.overrides.items():
+        step.setdefault("overrides", []).append(
+            {
+                "rule_id": rule_id,
+                "field": event.field,
+                "value": renewed[rule_id]["value"],
+                "reason": reason,
+                "by": event.actor,
+                "role": event.actor_role,
+                "at": seen.recorded_at,
+                "position": seen.position,
+            }
+        )
+
+
 def _step_entry(seen: Seen) -> dict[str, Any]:
     meta = seen.meta
     return {
@@ -197,4 +235,5 @@ def _step_entry(seen: Seen) -> dict[str, Any]:
         "amendments": 0,
         "amended_fields": [],
         "last_amended_at": None,
+        "overrides": [],  # hard rules overridden by an amendment (``_renew_rules``)
     }

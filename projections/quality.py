@@ -9,7 +9,8 @@ step, staff member and role:
   changed (``name`` lists them), its acknowledged alerts and overridden hard rules, and, for
   eligibility, the decision (``state``);
 * ``amendment``: one ``RecordAmended``, on its own day, by the amending person (``name``: the
-  field);
+  field), with the hard rules its new value fails that it overrides (``overrides``) and the
+  plausibility alerts it acknowledges (``alerts``);
 * ``slot``: one co-signature slot of a sealed donation, on the sealing day, with its state
   (``signed``, ``missing``, ``not_required``, ``not_reached``) and accountable person (``name``:
   the slot).
@@ -90,6 +91,7 @@ class QualityMetricsProjection(LedgerProjection):
     name = "quality_metrics"
     title = "Quality metrics"
     tables = (FACTS,)
+    version = 2  # 2: an amendment counts the hard rules it overrides and alerts it acknowledges
 
     def handlers(self) -> Mapping[type, Handler]:
         handlers: dict[type, Handler] = {cls: self._step for cls in step_event_classes()}
@@ -182,6 +184,8 @@ class QualityMetricsProjection(LedgerProjection):
             donation_no=donation["donation_no"],
             name=event.field,
             amendments=1,
+            overrides=len(event.overrides),
+            alerts=seen.count_fired(Outcome.ACKNOWLEDGED),
         )
         rows.put(TABLE, amendment)
         step = rows.get(TABLE, _key(seen.key, STEP, event.step))

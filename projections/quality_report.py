@@ -118,6 +118,15 @@ def metrics() -> tuple[Metric, ...]:
             ("month", "station", "staff"),
         ),
         Metric(
+            "amendment_override_rate",
+            "Amendments recording a hard-rule override",
+            "amendment",
+            ANY,
+            "CASE WHEN overrides > 0 THEN 1 ELSE 0 END",
+            "1",
+            ("month", "step", "station", "staff"),
+        ),
+        Metric(
             "alert_acknowledgement_rate",
             "Step records with an acknowledged plausibility alert",
             "step",
@@ -138,6 +147,13 @@ COUNTS: tuple[Count, ...] = (
     Count("amendments", "Amendments (RecordAmended)", "amendment", ANY, "1"),
     Count("overrides", "Hard rules overridden", "step", "step = 'eligibility'", "overrides"),
     Count("alerts", "Plausibility alerts acknowledged", "step", ANY, "alerts"),
+    Count(
+        "amendment_overrides",
+        "Hard rules overridden by amendments",
+        "amendment",
+        ANY,
+        "overrides",
+    ),
     Count(
         "slots_not_required",
         "Co-signature slots not required (e-signature off)",

@@ -90,6 +90,8 @@ WORDS: Mapping[str, str] = {
     "completed": "完成",
     "pass": "合格",
     "fail": "不合格",
+    "overridden": "超控放行",
+    "acknowledged": "已确认",
     "negative": "阴性",
     "positive": "阳性",
     "vasovagal": "血管迷走神经反应",
@@ -105,6 +107,11 @@ AMENDED_MARK = "※"
 AMENDED_NOTE = (
     f"{AMENDED_MARK} 该值在记录后经签名更正，显示当前值；"
     "更正经过见审计报告及附件中的 RecordAmended 事件。"
+)
+OVERRIDE_MARK = "超控"
+OVERRIDE_NOTE = (
+    f"{OVERRIDE_MARK}: 更正后的值未通过硬性控制点，由有权限的医师签名超控放行并注明原因；"
+    "该值不视为合格。超控记录见 RecordAmended 事件。"
 )
 EVIDENCE_NOTE = (
     "本表由已封存的电子记录生成。附件(PDF/A-3 关联文件)含各事件的规范化 JSON (RFC 8785)、"
@@ -122,6 +129,7 @@ FIXED_TEXT = "".join(
         *QUESTIONS.values(),
         *WORDS.values(),
         AMENDED_NOTE,
+        OVERRIDE_NOTE,
         EVIDENCE_NOTE,
         DONOR_EVIDENCE_ONLY,
         "献血者信息姓名性别出生日期证件类型号码编号健康状况征询知情同意声明本人已阅读并理解献血须知",

@@ -21,6 +21,8 @@ from documents.forms.labels import (
     FIXED_TEXT,
     FORM_STEPS,
     MEANINGS,
+    OVERRIDE_MARK,
+    OVERRIDE_NOTE,
     QUESTIONS,
     ROLES,
     TITLES,
@@ -134,7 +136,30 @@ class _Builder:
         self.data.setdefault(step, {})[name] = raw
         if amended:
             value = f"{value} {AMENDED_MARK}已更正"
+        overridden = [o for o in (entry or {}).get("overrides", ()) if o["field"] == name]
+        if overridden:
+            value += f" {OVERRIDE_MARK} " + "、".join(o["rule_id"] for o in overridden)
         return Field(label, value, amended, **kw)
+
+    def conclusion(self, step: str, name: str, label: str) -> Field:
+        """A step's recorded conclusion, unless its current rule outcomes say otherwise: a hard
+        rule failed, or overridden by an amendment, is never shown as 合格."""
+        shown = self.field(step, name, label)
+        entry = self.steps.get(step) or {}
+        failed = [
+            o["rule_id"] for o in entry.get("rules", {}).get("fired", ()) if o["outcome"] == "fail"
+        ]
+        overrides = entry.get("overrides", ())
+        if failed:
+            value = f"{WORDS['fail']} ({'、'.join(failed)})"
+        elif overrides:
+            value = f"{WORDS['overridden']} " + "；".join(
+                f"{o['rule_id']} = {o['value']}，原因: {o['reason']}" for o in overrides
+            )
+        else:
+            return shown
+        self.data.setdefault(step, {})[f"{name}_by_rules"] = value
+        return Field(label, value, shown.amended, wide=True)
 
     def recorded_by(self, step: str) -> str:
         entry = self.steps.get(step)
@@ -309,7 +334,7 @@ class _Builder:
                     self.field(exam, "dbp_mmhg", "舒张压", "mmHg"),
                     self.field(exam, "pulse_per_min", "脉搏", "次/分"),
                     self.field(exam, "temperature_c", "体温", "°C"),
-                    self.field(exam, "result", "检查结论"),
+                    self.conclusion(exam, "result", "检查结论"),
                     self.field(exam, "findings", "体检所见", wide=True),
                     self.field(exam, "defer_reason", "不合格原因", wide=True),
                 ),
@@ -503,6 +528,13 @@ def build_form(kind: FormKind, ctx: FormContext) -> Form:
     form = Form(kind, header, tuple(sections), signers, (), {})
     if form.amended:
         notes.insert(0, AMENDED_NOTE)
+    overrides = {
+        step: [dict(o) for o in entry["overrides"]]
+        for step, entry in builder.steps.items()
+        if entry.get("overrides") and step in FORM_STEPS[kind]
+    }
+    if overrides:
+        notes.insert(0, OVERRIDE_NOTE)
     data = {
         "form": kind.value,
         "donation_id": str(record.get("donation_id", "")),
@@ -515,6 +547,7 @@ def build_form(kind: FormKind, ctx: FormContext) -> Form:
             for step, entry in builder.steps.items()
             if entry.get("amended_fields")
         },
+        "overrides": overrides,
         "signers": [
             {
                 "field": s.key,

@@ -318,6 +318,8 @@ class DonationEvents:
             new_value=new,
             reason="transcription error",
             prior_hash="0" * 64,
+            overrides={},
+            amendment_policy="amendment-roles@1",
         )
 
     def reaction(self, when: datetime, who: str = "N001") -> DonationEvents:
