@@ -16,7 +16,6 @@ from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.persistence import Recording
 from eventsourcing.utils import EnvType
 
-from ledger.amendment_policy import AMENDMENT_POLICY, load_amendment_policy_ref
 from ledger.donation import Donation, Step
 from ledger.events import LedgerAggregate, Signer, WorkflowError
 from ledger.identity import InvalidIdentity, age_on, check_declared, mask_id, validate_id
@@ -31,6 +30,7 @@ from ledger.registry import (
 )
 from ledger.rules import STEPS as RULE_STEPS
 from ledger.rules import Evaluation, RuleOutcome, RuleSet, derive_outcomes, derive_values
+from ledger.rules.amendments import AMENDMENT_POLICY, load_amendment_policy_ref
 from signing.secrets import StationSecrets
 
 DONATION_NO_LENGTH = 13
@@ -498,17 +498,18 @@ class LedgerApp(Application[UUID]):
         context: Mapping[str, Any],
         overrides: Mapping[str, str],
         acknowledged: Sequence[str],
-        *,
-        strict: bool = True,
     ) -> list[dict[str, Any]]:
-        evaluation = self.rule_set.evaluate(step, values, context)
-        known = {o.rule_id for o in evaluation.outcomes}
-        if strict:
-            for rule_id in [*overrides, *acknowledged]:
-                if rule_id not in known and step != Step.ASSESSMENT:
-                    raise WorkflowError(f"rule {rule_id} does not apply to step {step}")
-        resolved = evaluation.resolve(overrides, acknowledged)
-        return [dict(o.to_json()) for o in resolved.outcomes]
+        """The step's outcomes as recorded (``derive_outcomes``, which the verifier re-runs).
+        An override or acknowledgement must name a rule of the step (at eligibility, an
+        override may concern a failure of an earlier step)."""
+        resolved = derive_outcomes(
+            self.rule_set, step, values, context, overrides=overrides, acknowledged=acknowledged
+        )
+        known = {o.rule_id for o in resolved.outcomes}
+        for rule_id in [*overrides, *acknowledged]:
+            if rule_id not in known and step != Step.ASSESSMENT:
+                raise WorkflowError(f"rule {rule_id} does not apply to step {step}")
+        return [o.to_json() for o in resolved.outcomes]
 
     def history_values(self, donation: Donation, planned_plasma_ml: int) -> dict[str, Any]:
         """Interval and yearly-cap inputs from this donor's earlier visits in the ledger."""

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ledger.amendment_policy import load_amendment_policy_ref
 from ledger.donation import Donation
 from ledger.events import LedgerAggregate
 from ledger.rules import Outcome, RuleSet, recheck
+from ledger.rules.amendments import load_amendment_policy_ref
 
 __all__ = ["recheck_event"]
 

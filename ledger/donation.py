@@ -14,8 +14,8 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from ledger.amendment_policy import AmendmentPolicy
 from ledger.events import LedgerAggregate, Signer, WorkflowError, add_fields, require_role
+from ledger.rules.amendments import AmendmentPolicy
 
 
 class Step(StrEnum):

@@ -6,6 +6,7 @@ from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from ledger.events import LedgerAggregate, Signer, WorkflowError, require_role
+from ledger.rules import check_parameter_value
 
 _NS = uuid5(NAMESPACE_URL, "urn:donation-ledger")
 
@@ -98,6 +99,9 @@ class StationConfig(LedgerAggregate):
         cls, signer: Signer, station_id: str, parameters: dict[str, Any]
     ) -> StationConfig:
         require_role(signer, ("administrator", "system"), "station configuration")
+        for key, value in parameters.items():
+            if key != PARAMETER_SET:
+                _check_parameter(key, value)
         return cls._open(
             cls.StationConfigured,
             signer,
@@ -115,6 +119,7 @@ class StationConfig(LedgerAggregate):
             raise WorkflowError(f"{key} is already {new_value!r}")
         if not reason.strip():
             raise WorkflowError("a setting change needs a reason")
+        _check_parameter(key, new_value)
         self._record(
             self.StationSettingChanged,
             signer,
@@ -123,6 +128,17 @@ class StationConfig(LedgerAggregate):
             new_value=new_value,
             reason=reason,
         )
+
+
+#: The key of the station's parameters naming the parameter set it was configured from.
+PARAMETER_SET = "parameter_set"
+
+
+def _check_parameter(key: str, value: Any) -> None:
+    try:
+        check_parameter_value(key, value)
+    except ValueError as exc:
+        raise WorkflowError(f"station parameter {exc}") from exc
 
 
 class SigningCredential(LedgerAggregate):

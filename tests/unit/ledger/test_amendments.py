@@ -18,12 +18,12 @@ from api.cli import main
 from documents.forms.model import FormKind
 from documents.forms.record import donation_record
 from documents.forms.templates import FormContext, build_form
-from ledger.amendment_policy import AMENDMENT_POLICY, load_amendment_policy
 from ledger.canonical import event_body, event_canonical_bytes, sha256_hex
 from ledger.controls import recheck_event
 from ledger.donation import Donation, Role, Step
 from ledger.events import WorkflowError
 from ledger.rules import Outcome
+from ledger.rules.amendments import AMENDMENT_POLICY, load_amendment_policy
 from projections.quality_report import quality_report
 from services.station import Station
 from tests.conftest import make_settings

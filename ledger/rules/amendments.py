@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from ledger.rules import _IDENT, _NAME, _VERSION, _Document, _packaged, _parse_json
+from ledger.rules.loading import _IDENT, _NAME, _VERSION, _Document, _packaged, _parse_json
 
 __all__ = [
     "AMENDMENT_POLICY",
