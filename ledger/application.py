@@ -16,8 +16,8 @@ from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.persistence import Recording
 from eventsourcing.utils import EnvType
 
-from ledger.donation import Donation, Step
-from ledger.events import LedgerAggregate, Signer, WorkflowError
+from ledger.donation import Decision, Donation, SlotState, Step
+from ledger.events import LedgerAggregate, Signer, TLedgerAggregate, WorkflowError
 from ledger.identity import InvalidIdentity, age_on, check_declared, mask_id, validate_id
 from ledger.registry import (
     DonationNumberIndex,
@@ -29,7 +29,7 @@ from ledger.registry import (
     station_id_for,
 )
 from ledger.rules import STEPS as RULE_STEPS
-from ledger.rules import Evaluation, RuleOutcome, RuleSet, derive_outcomes, derive_values
+from ledger.rules import Evaluation, Outcome, RuleOutcome, RuleSet, derive_outcomes, derive_values
 from ledger.rules.amendments import AMENDMENT_POLICY, load_amendment_policy_ref
 from signing.secrets import StationSecrets
 
@@ -71,7 +71,7 @@ class LedgerApp(Application[UUID]):
 
     def station(self) -> StationConfig:
         try:
-            config: Any = self.repository.get(station_id_for(self.station_id))
+            config: object = self.repository.get(station_id_for(self.station_id))
         except Exception as exc:  # AggregateNotFoundError
             raise WorkflowError(
                 f"station {self.station_id} is not configured: run `ledger init`"
@@ -233,7 +233,7 @@ class LedgerApp(Application[UUID]):
             "endurance_athlete": endurance_athlete,
         }
         outcomes = self._evaluate(Step.EXAM, values, context, {}, acknowledged)
-        failures = [o for o in outcomes if o["outcome"] == "fail"]
+        failures = [o for o in outcomes if o["outcome"] == Outcome.FAIL]
         donation.record_exam(
             signer,
             self.rule_set.ref,
@@ -244,7 +244,7 @@ class LedgerApp(Application[UUID]):
             pulse_per_min=pulse_per_min,
             temperature_c=temperature_c,
             findings=findings,
-            result="fail" if failures else "pass",
+            result=Outcome.FAIL if failures else Outcome.PASS,
             defer_reason=", ".join(o["rule_id"] for o in failures),
         )
         self.save(donation)
@@ -321,11 +321,11 @@ class LedgerApp(Application[UUID]):
             # Predicted post-collection count: 1 dose removes about 25 x10^9/L from a 5 L volume
             # (a plain station estimate, recorded with its inputs, not a clinical model).
             predicted = round(float(test["plt_10e9_per_l"]) - 25.0 * planned_doses, 1)
-        values: dict[str, Any] = {"predicted_post_plt_10e9_per_l": predicted}
+        values: dict[str, float | int | None] = {"predicted_post_plt_10e9_per_l": predicted}
         values.update(self.history_values(donation, planned_plasma_ml))
         context = {"sex": registration["sex"], "product": donation.product}
         outcomes = self._evaluate(Step.ASSESSMENT, values, context, overrides, acknowledged)
-        if decision == "eligible":
+        if decision == Decision.ELIGIBLE:
             for o in donation.prior_failures():
                 if o["rule_id"] in overrides:
                     outcomes.append({**o, "outcome": "overridden"})
@@ -352,10 +352,31 @@ class LedgerApp(Application[UUID]):
         index = DonationNumberIndex.reserve(signer, donation_no, donation_id)
         self.save(donation, index)
 
-    def verify_pre_collection(self, donation_id: UUID, signer: Signer, **fields: Any) -> None:
+    def verify_pre_collection(
+        self,
+        donation_id: UUID,
+        signer: Signer,
+        *,
+        scans: Sequence[str],
+        separator_model: str,
+        separator_serial: str,
+        kit_lot: str,
+        acd_lot: str,
+        saline_lot: str,
+        venipuncture_at: str,
+    ) -> None:
         donation = self.donation(donation_id)
-        fields["labels_match"] = _require_labels(fields, donation.donation_no)
-        donation.verify_pre_collection(signer, **fields)
+        donation.verify_pre_collection(
+            signer,
+            scans=scans,
+            separator_model=separator_model,
+            separator_serial=separator_serial,
+            kit_lot=kit_lot,
+            acd_lot=acd_lot,
+            saline_lot=saline_lot,
+            venipuncture_at=venipuncture_at,
+            labels_match=_require_labels(scans, donation.donation_no),
+        )
         self.save(donation)
 
     def record_collection(
@@ -364,30 +385,68 @@ class LedgerApp(Application[UUID]):
         signer: Signer,
         *,
         acknowledged: Sequence[str] = (),
-        **fields: Any,
+        started_at: str,
+        ended_at: str,
+        processed_blood_ml: int,
+        acd_ml: int,
+        product_volume_ml: int,
+        platelet_yield_10e11: float,
+        doses: int,
+        plasma_ml: int,
+        auto_imported: bool,
     ) -> None:
         donation = self.donation(donation_id)
-        values = {"product_volume_ml": fields["product_volume_ml"]}
+        values = {"product_volume_ml": product_volume_ml}
         context = {"product": donation.product}
         outcomes = self._evaluate(Step.COLLECTION, values, context, {}, acknowledged)
-        donation.record_collection(signer, self.rule_set.ref, outcomes, **fields)
+        donation.record_collection(
+            signer,
+            self.rule_set.ref,
+            outcomes,
+            started_at=started_at,
+            ended_at=ended_at,
+            processed_blood_ml=processed_blood_ml,
+            acd_ml=acd_ml,
+            product_volume_ml=product_volume_ml,
+            platelet_yield_10e11=platelet_yield_10e11,
+            doses=doses,
+            plasma_ml=plasma_ml,
+            auto_imported=auto_imported,
+        )
         self.save(donation)
 
     def verify_post_collection(self, donation_id: UUID, signer: Signer, scans: list[str]) -> None:
         donation = self.donation(donation_id)
-        labels_match = _require_labels({"scans": scans}, donation.donation_no)
+        labels_match = _require_labels(scans, donation.donation_no)
         donation.verify_post_collection(signer, scans=scans, labels_match=labels_match)
         self.save(donation)
 
     def verify_heat_seal(self, donation_id: UUID, signer: Signer, scans: list[str]) -> None:
         donation = self.donation(donation_id)
-        labels_match = _require_labels({"scans": scans}, donation.donation_no)
+        labels_match = _require_labels(scans, donation.donation_no)
         donation.verify_heat_seal(signer, scans=scans, labels_match=labels_match)
         self.save(donation)
 
-    def record_reaction(self, donation_id: UUID, signer: Signer, **fields: Any) -> None:
+    def record_reaction(
+        self,
+        donation_id: UUID,
+        signer: Signer,
+        *,
+        reaction_type: str,
+        severity: str,
+        onset_at: str,
+        treatment: str,
+        outcome: str,
+    ) -> None:
         donation = self.donation(donation_id)
-        donation.record_reaction(signer, **fields)
+        donation.record_reaction(
+            signer,
+            reaction_type=reaction_type,
+            severity=severity,
+            onset_at=onset_at,
+            treatment=treatment,
+            outcome=outcome,
+        )
         self.save(donation)
 
     def apply_signature(self, donation_id: UUID, signer: Signer, slot: str) -> None:
@@ -457,8 +516,8 @@ class LedgerApp(Application[UUID]):
             return Evaluation((), (), self.rule_set.ref)  # the aggregate says what is wrong
         registration = donation.steps[Step.REGISTRATION]["values"]
         context: dict[str, object] = {"sex": registration["sex"], "product": donation.product}
-        current: dict[str, Any] = {}
-        inputs: dict[str, Any] = {}
+        current: dict[str, Mapping[str, Any]] = {}  # recorded outcomes are JSON
+        inputs: dict[str, float | int | None] = {}
         for outcome in record["rule_outcomes"]:
             try:
                 rule = self.rule_set.rule(outcome["rule_id"])
@@ -494,8 +553,8 @@ class LedgerApp(Application[UUID]):
     def _evaluate(
         self,
         step: str,
-        values: Mapping[str, Any],
-        context: Mapping[str, Any],
+        values: Mapping[str, float | int | None],
+        context: Mapping[str, object],
         overrides: Mapping[str, str],
         acknowledged: Sequence[str],
     ) -> list[dict[str, Any]]:
@@ -511,7 +570,9 @@ class LedgerApp(Application[UUID]):
                 raise WorkflowError(f"rule {rule_id} does not apply to step {step}")
         return [o.to_json() for o in resolved.outcomes]
 
-    def history_values(self, donation: Donation, planned_plasma_ml: int) -> dict[str, Any]:
+    def history_values(
+        self, donation: Donation, planned_plasma_ml: int
+    ) -> dict[str, float | int | None]:
         """Interval and yearly-cap inputs from this donor's earlier visits in the ledger."""
         donor = self._get_or_none(UUID(donation.donor_id), Donor)
         now = datetime.now(UTC)
@@ -538,11 +599,13 @@ class LedgerApp(Application[UUID]):
             "apheresis_volume_ml_365d_incl_this": volume + 250 + planned_plasma_ml,
         }
 
-    def _get_or_none(self, aggregate_id: UUID, cls: type[Any]) -> Any:
+    def _get_or_none(
+        self, aggregate_id: UUID, cls: type[TLedgerAggregate]
+    ) -> TLedgerAggregate | None:
         from eventsourcing.application import AggregateNotFoundError
 
         try:
-            aggregate: Any = self.repository.get(aggregate_id)
+            aggregate: object = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             return None
         if not isinstance(aggregate, cls):
@@ -572,14 +635,13 @@ def required_slots(parameters: Mapping[str, Any]) -> list[dict[str, str]]:
                     "slot": f"{step}:{role}",
                     "step": step,
                     "role": role,
-                    "state": "required" if enabled else "not_required",
+                    "state": SlotState.REQUIRED if enabled else SlotState.NOT_REQUIRED,
                 }
             )
     return slots
 
 
-def _require_labels(fields: Mapping[str, Any], donation_no: str) -> bool:
-    scans = fields.get("scans", [])
+def _require_labels(scans: Sequence[str], donation_no: str) -> bool:
     if not scans:
         raise WorkflowError("no label scans")
     mismatched = [s for s in scans if donation_no not in s]

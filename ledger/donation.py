@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from ledger.events import LedgerAggregate, Signer, WorkflowError, add_fields, require_role
+from ledger.rules import Outcome
 from ledger.rules.amendments import AmendmentPolicy
 
 
@@ -42,6 +43,33 @@ class Role(StrEnum):
     SYSTEM = "system"
     ADMINISTRATOR = "administrator"
     QUALITY_MANAGER = "quality_manager"
+
+
+class DonationStatus(StrEnum):
+    OPEN = "open"
+    DEFERRED = "deferred"  # an eligibility assessment deferred the donor
+    SEALED = "sealed"  # DonationRecordSealed: only amendments from now on
+
+
+class Decision(StrEnum):
+    """An eligibility assessment's decision (``EligibilityAssessed.decision``)."""
+
+    ELIGIBLE = "eligible"
+    DEFERRED = "deferred"
+
+
+class FinalStatus(StrEnum):
+    """How a sealed visit ended (``DonationRecordSealed.final_status``)."""
+
+    COMPLETED = "completed"
+    DEFERRED = "deferred"
+
+
+class SlotState(StrEnum):
+    """A co-signature slot's state at registration (``DonorRegistered.required_slots``)."""
+
+    REQUIRED = "required"
+    NOT_REQUIRED = "not_required"  # the station had e-signatures switched off
 
 
 PHYSICIANS = (Role.EXAMINING_PHYSICIAN, Role.EVALUATING_PHYSICIAN)
@@ -79,7 +107,7 @@ COMMON_FIELDS = frozenset(
 )
 
 
-def step_values(event: Any) -> dict[str, Any]:
+def step_values(event: LedgerAggregate.Event) -> dict[str, Any]:
     """The step's recorded values: the event's own fields, without identity and evidence."""
     return {
         f.name: getattr(event, f.name)
@@ -90,7 +118,7 @@ def step_values(event: Any) -> dict[str, Any]:
 
 def unresolved(outcomes: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """Outcomes that block the workflow: a hard FAIL not overridden, an ALERT not acknowledged."""
-    return [o for o in outcomes if o.get("outcome") in ("fail", "alert")]
+    return [o for o in outcomes if o.get("outcome") in (Outcome.FAIL, Outcome.ALERT)]
 
 
 def describe(outcomes: Sequence[Mapping[str, Any]]) -> str:
@@ -105,7 +133,7 @@ class Donation(LedgerAggregate):
 
     def __init__(self) -> None:
         self.steps: dict[str, dict[str, Any]] = {}
-        self.status = "open"
+        self.status = DonationStatus.OPEN
         self.donor_id = ""
         self.station_id = ""
         self.product = ""
@@ -115,14 +143,14 @@ class Donation(LedgerAggregate):
         self.reactions: list[dict[str, Any]] = []
         self.amendments: list[dict[str, Any]] = []
         self.events_by_version: dict[int, str] = {}
-        self.decision = ""
+        self.decision: Decision | None = None
 
     # -- events ---------------------------------------------------------------------------------
 
     class StepEvent(LedgerAggregate.Event):
         STEP = ""
 
-        def apply_state(self, aggregate: Any) -> None:
+        def apply_state(self, aggregate: Donation) -> None:
             aggregate.events_by_version[self.originator_version] = type(self).__name__
             aggregate.steps[self.STEP] = {
                 "version": self.originator_version,
@@ -135,7 +163,7 @@ class Donation(LedgerAggregate):
             }
             self.after(aggregate)
 
-        def after(self, aggregate: Any) -> None:
+        def after(self, aggregate: Donation) -> None:
             """Extra state changes of a step (status, number...)."""
 
     class DonorRegistered(LedgerAggregate.Created):
@@ -153,7 +181,7 @@ class Donation(LedgerAggregate):
         appointment_id: str | None
         required_slots: list[dict[str, str]]
 
-        def apply_state(self, aggregate: Any) -> None:
+        def apply_state(self, aggregate: Donation) -> None:
             aggregate.events_by_version[self.originator_version] = "DonorRegistered"
             aggregate.donor_id = self.donor_id
             aggregate.station_id = self.station_id
@@ -212,17 +240,17 @@ class Donation(LedgerAggregate):
         defer_reason: str
         overrides: dict[str, str]
 
-        def after(self, aggregate: Any) -> None:
-            aggregate.decision = self.decision
-            if self.decision == "deferred":
-                aggregate.status = "deferred"
+        def after(self, aggregate: Donation) -> None:
+            aggregate.decision = Decision(self.decision)
+            if aggregate.decision is Decision.DEFERRED:
+                aggregate.status = DonationStatus.DEFERRED
 
     class DonationNumberAssigned(StepEvent):
         STEP = Step.NUMBER
         donation_no: str
         label_set_printed: bool
 
-        def after(self, aggregate: Any) -> None:
+        def after(self, aggregate: Donation) -> None:
             aggregate.donation_no = self.donation_no
 
     class PreCollectionVerified(StepEvent):
@@ -265,7 +293,7 @@ class Donation(LedgerAggregate):
         treatment: str
         outcome: str
 
-        def apply_state(self, aggregate: Any) -> None:
+        def apply_state(self, aggregate: Donation) -> None:
             aggregate.events_by_version[self.originator_version] = "AdverseReactionRecorded"
             aggregate.reactions.append({"version": self.originator_version, **step_values(self)})
 
@@ -274,7 +302,7 @@ class Donation(LedgerAggregate):
         target_version: int
         target_hash: str
 
-        def apply_state(self, aggregate: Any) -> None:
+        def apply_state(self, aggregate: Donation) -> None:
             aggregate.events_by_version[self.originator_version] = "SignatureApplied"
             aggregate.cosignatures[self.slot] = {
                 "version": self.originator_version,
@@ -308,7 +336,7 @@ class Donation(LedgerAggregate):
             """Version 1 amendments had no overrides and were checked against no policy."""
             add_fields(state, overrides={}, amendment_policy="")
 
-        def apply_state(self, aggregate: Any) -> None:
+        def apply_state(self, aggregate: Donation) -> None:
             aggregate.events_by_version[self.originator_version] = "RecordAmended"
             record = aggregate.steps[self.step]
             record["values"][self.field] = self.new_value
@@ -336,9 +364,9 @@ class Donation(LedgerAggregate):
         missing_slots: list[dict[str, str]]
         step_hashes: dict[str, str]
 
-        def apply_state(self, aggregate: Any) -> None:
+        def apply_state(self, aggregate: Donation) -> None:
             aggregate.events_by_version[self.originator_version] = "DonationRecordSealed"
-            aggregate.status = "sealed"
+            aggregate.status = DonationStatus.SEALED
 
     # -- commands -------------------------------------------------------------------------------
 
@@ -387,7 +415,7 @@ class Donation(LedgerAggregate):
         )
 
     def _check_open(self) -> None:
-        if self.status == "sealed":
+        if self.status is DonationStatus.SEALED:
             raise WorkflowError("the donation record is sealed: only amendments are accepted")
 
     def _require(self, *steps: Step) -> None:
@@ -408,45 +436,114 @@ class Donation(LedgerAggregate):
         if step in self.steps:
             raise WorkflowError(f"step {step} is already recorded; correct it with an amendment")
         require_role(signer, RECORDERS[step], str(step))
-        alerts = [o for o in rule_outcomes if o.get("outcome") == "alert"]
+        alerts = [o for o in rule_outcomes if o.get("outcome") == Outcome.ALERT]
         if alerts:
             raise WorkflowError(f"unacknowledged plausibility alert: {describe(alerts)}")
         self._record(event_class, signer, rule_set=rule_set, rule_outcomes=rule_outcomes, **fields)
 
-    def sign_consent(self, signer: Signer, **fields: Any) -> None:
+    def sign_consent(
+        self,
+        signer: Signer,
+        *,
+        form_template_code: str,
+        form_version: str,
+        answers: Mapping[str, Any],  # the questionnaire's JSON answers
+        consent: bool,
+        fingerprint_verified: bool,
+        donor_certificate_serial: str,
+    ) -> None:
         self._require(Step.REGISTRATION)
-        if self.status == "deferred":
+        if self.status is DonationStatus.DEFERRED:
             raise WorkflowError("the donor is deferred")
-        if fields.get("consent") is not True:
+        if consent is not True:
             raise WorkflowError("informed consent must be given to proceed")
-        self._record_step(self.InformedConsentSigned, signer, "", (), **fields)
+        self._record_step(
+            self.InformedConsentSigned,
+            signer,
+            "",
+            (),
+            form_template_code=form_template_code,
+            form_version=form_version,
+            answers=dict(answers),
+            consent=consent,
+            fingerprint_verified=fingerprint_verified,
+            donor_certificate_serial=donor_certificate_serial,
+        )
 
     def record_exam(
         self,
         signer: Signer,
         rule_set: str,
         rule_outcomes: Sequence[Mapping[str, Any]],
-        **fields: Any,
+        *,
+        weight_kg: float,
+        sbp_mmhg: int,
+        dbp_mmhg: int,
+        pulse_per_min: int,
+        temperature_c: float,
+        findings: str,
+        result: str,
+        defer_reason: str,
     ) -> None:
         self._require(Step.CONSENT)
-        self._record_step(self.GeneralExamRecorded, signer, rule_set, rule_outcomes, **fields)
+        self._record_step(
+            self.GeneralExamRecorded,
+            signer,
+            rule_set,
+            rule_outcomes,
+            weight_kg=weight_kg,
+            sbp_mmhg=sbp_mmhg,
+            dbp_mmhg=dbp_mmhg,
+            pulse_per_min=pulse_per_min,
+            temperature_c=temperature_c,
+            findings=findings,
+            result=result,
+            defer_reason=defer_reason,
+        )
 
     def record_test(
         self,
         signer: Signer,
         rule_set: str,
         rule_outcomes: Sequence[Mapping[str, Any]],
-        **fields: Any,
+        *,
+        hb_g_per_l: float,
+        hct_fraction: float,
+        plt_10e9_per_l: float,
+        mpv_fl: float | None,
+        alt_u_per_l: float | None,
+        hbsag: str,
+        syphilis: str,
+        abo: str,
+        instrument_id: str,
+        reagent_lots: Mapping[str, str],
+        auto_imported: bool,
     ) -> None:
         self._require(Step.EXAM)
-        self._record_step(self.PreDonationTestRecorded, signer, rule_set, rule_outcomes, **fields)
+        self._record_step(
+            self.PreDonationTestRecorded,
+            signer,
+            rule_set,
+            rule_outcomes,
+            hb_g_per_l=hb_g_per_l,
+            hct_fraction=hct_fraction,
+            plt_10e9_per_l=plt_10e9_per_l,
+            mpv_fl=mpv_fl,
+            alt_u_per_l=alt_u_per_l,
+            hbsag=hbsag,
+            syphilis=syphilis,
+            abo=abo,
+            instrument_id=instrument_id,
+            reagent_lots=dict(reagent_lots),
+            auto_imported=auto_imported,
+        )
 
     def prior_failures(self) -> list[Mapping[str, Any]]:
         failures: list[Mapping[str, Any]] = []
         for step in (Step.REGISTRATION, Step.EXAM, Step.TEST):
             record = self.steps.get(step)
             if record:
-                failures.extend(o for o in record["rule_outcomes"] if o["outcome"] == "fail")
+                failures.extend(o for o in record["rule_outcomes"] if o["outcome"] == Outcome.FAIL)
         return failures
 
     def assess(
@@ -454,34 +551,49 @@ class Donation(LedgerAggregate):
         signer: Signer,
         rule_set: str,
         rule_outcomes: Sequence[Mapping[str, Any]],
-        **fields: Any,
+        *,
+        decision: str,
+        planned_doses: int,
+        planned_plasma_ml: int,
+        predicted_post_plt_10e9_per_l: float | None,
+        defer_reason: str,
+        overrides: Mapping[str, str],
     ) -> None:
         self._require(Step.EXAM)
-        decision = fields["decision"]
-        overrides: Mapping[str, str] = fields["overrides"]
         if overrides and signer.role not in PHYSICIANS:
             raise WorkflowError("only a physician may override a hard rule")
         if any(not str(reason).strip() for reason in overrides.values()):
             raise WorkflowError("an override needs a reason")
-        if decision == "eligible":
+        if decision == Decision.ELIGIBLE:
             self._require(Step.TEST)
             failing = [
                 o
                 for o in [*self.prior_failures(), *rule_outcomes]
-                if o["outcome"] == "fail" and o["rule_id"] not in overrides
+                if o["outcome"] == Outcome.FAIL and o["rule_id"] not in overrides
             ]
             if failing:
                 raise WorkflowError(f"hard rule failed: {describe(failing)}")
-        elif decision == "deferred":
-            if not str(fields.get("defer_reason", "")).strip():
+        elif decision == Decision.DEFERRED:
+            if not defer_reason.strip():
                 raise WorkflowError("a deferral needs a reason")
         else:
             raise WorkflowError(f"unknown decision {decision!r}")
-        self._record_step(self.EligibilityAssessed, signer, rule_set, rule_outcomes, **fields)
+        self._record_step(
+            self.EligibilityAssessed,
+            signer,
+            rule_set,
+            rule_outcomes,
+            decision=Decision(decision),
+            planned_doses=planned_doses,
+            planned_plasma_ml=planned_plasma_ml,
+            predicted_post_plt_10e9_per_l=predicted_post_plt_10e9_per_l,
+            defer_reason=defer_reason,
+            overrides=dict(overrides),
+        )
 
     def assign_number(self, signer: Signer, donation_no: str, label_set_printed: bool) -> None:
         self._require(Step.ASSESSMENT)
-        if self.decision != "eligible":
+        if self.decision is not Decision.ELIGIBLE:
             raise WorkflowError("a donation number is assigned only after an eligible assessment")
         self._record_step(
             self.DonationNumberAssigned,
@@ -492,35 +604,111 @@ class Donation(LedgerAggregate):
             label_set_printed=label_set_printed,
         )
 
-    def verify_pre_collection(self, signer: Signer, **fields: Any) -> None:
+    def verify_pre_collection(
+        self,
+        signer: Signer,
+        *,
+        scans: Sequence[str],
+        separator_model: str,
+        separator_serial: str,
+        kit_lot: str,
+        acd_lot: str,
+        saline_lot: str,
+        venipuncture_at: str,
+        labels_match: bool,
+    ) -> None:
         self._require(Step.NUMBER)
-        self._record_step(self.PreCollectionVerified, signer, "", (), **fields)
+        self._record_step(
+            self.PreCollectionVerified,
+            signer,
+            "",
+            (),
+            scans=list(scans),
+            separator_model=separator_model,
+            separator_serial=separator_serial,
+            kit_lot=kit_lot,
+            acd_lot=acd_lot,
+            saline_lot=saline_lot,
+            venipuncture_at=venipuncture_at,
+            labels_match=labels_match,
+        )
 
     def record_collection(
         self,
         signer: Signer,
         rule_set: str,
         rule_outcomes: Sequence[Mapping[str, Any]],
-        **fields: Any,
+        *,
+        started_at: str,
+        ended_at: str,
+        processed_blood_ml: int,
+        acd_ml: int,
+        product_volume_ml: int,
+        platelet_yield_10e11: float,
+        doses: int,
+        plasma_ml: int,
+        auto_imported: bool,
     ) -> None:
         self._require(Step.PRE_COLLECTION)
-        if self.decision != "eligible":
+        if self.decision is not Decision.ELIGIBLE:
             raise WorkflowError("no collection before an eligible assessment")
-        self._record_step(self.ApheresisCollected, signer, rule_set, rule_outcomes, **fields)
+        self._record_step(
+            self.ApheresisCollected,
+            signer,
+            rule_set,
+            rule_outcomes,
+            started_at=started_at,
+            ended_at=ended_at,
+            processed_blood_ml=processed_blood_ml,
+            acd_ml=acd_ml,
+            product_volume_ml=product_volume_ml,
+            platelet_yield_10e11=platelet_yield_10e11,
+            doses=doses,
+            plasma_ml=plasma_ml,
+            auto_imported=auto_imported,
+        )
 
-    def verify_post_collection(self, signer: Signer, **fields: Any) -> None:
+    def verify_post_collection(
+        self, signer: Signer, *, scans: Sequence[str], labels_match: bool
+    ) -> None:
         self._require(Step.COLLECTION)
-        self._record_step(self.PostCollectionVerified, signer, "", (), **fields)
+        self._record_step(
+            self.PostCollectionVerified,
+            signer,
+            "",
+            (),
+            scans=list(scans),
+            labels_match=labels_match,
+        )
 
-    def verify_heat_seal(self, signer: Signer, **fields: Any) -> None:
+    def verify_heat_seal(self, signer: Signer, *, scans: Sequence[str], labels_match: bool) -> None:
         self._require(Step.POST_COLLECTION)
-        self._record_step(self.HeatSealVerified, signer, "", (), **fields)
+        self._record_step(
+            self.HeatSealVerified, signer, "", (), scans=list(scans), labels_match=labels_match
+        )
 
-    def record_reaction(self, signer: Signer, **fields: Any) -> None:
+    def record_reaction(
+        self,
+        signer: Signer,
+        *,
+        reaction_type: str,
+        severity: str,
+        onset_at: str,
+        treatment: str,
+        outcome: str,
+    ) -> None:
         self._check_open()
         self._require(Step.CONSENT)
         require_role(signer, (Role.NURSE, *PHYSICIANS), "an adverse reaction")
-        self._record(self.AdverseReactionRecorded, signer, **fields)
+        self._record(
+            self.AdverseReactionRecorded,
+            signer,
+            reaction_type=reaction_type,
+            severity=severity,
+            onset_at=onset_at,
+            treatment=treatment,
+            outcome=outcome,
+        )
 
     def slot(self, name: str) -> Mapping[str, str]:
         for slot in self.required_slots:
@@ -531,7 +719,7 @@ class Donation(LedgerAggregate):
     def apply_signature(self, signer: Signer, slot_name: str) -> None:
         self._check_open()
         slot = self.slot(slot_name)
-        if slot["state"] != "required":
+        if slot["state"] != SlotState.REQUIRED:
             raise WorkflowError(f"signature slot {slot_name} is {slot['state']}")
         if slot_name in self.cosignatures:
             raise WorkflowError(f"signature slot {slot_name} is already signed")
@@ -552,7 +740,7 @@ class Donation(LedgerAggregate):
         return [
             dict(slot)
             for slot in self.required_slots
-            if slot["state"] == "required"
+            if slot["state"] == SlotState.REQUIRED
             and slot["step"] in self.steps
             and slot["slot"] not in self.cosignatures
         ]
@@ -560,12 +748,14 @@ class Donation(LedgerAggregate):
     def seal(self, signer: Signer) -> None:
         self._check_open()
         require_role(signer, (Role.SYSTEM,), "sealing")
-        if self.status == "open":
+        if self.status is DonationStatus.OPEN:
             self._require(Step.HEAT_SEAL)
         self._record(
             self.DonationRecordSealed,
             signer,
-            final_status="completed" if self.status == "open" else self.status,
+            final_status=FinalStatus.COMPLETED
+            if self.status is DonationStatus.OPEN
+            else FinalStatus.DEFERRED,
             missing_slots=self.missing_slots(),
             step_hashes={step: record["event_hash"] for step, record in self.steps.items()},
         )
@@ -604,14 +794,14 @@ class Donation(LedgerAggregate):
             )
         if problem := policy.problem(step, signer.role, overriding=bool(overrides)):
             raise WorkflowError(problem)
-        if failing := [o for o in rule_outcomes if o.get("outcome") == "fail"]:
+        if failing := [o for o in rule_outcomes if o.get("outcome") == Outcome.FAIL]:
             raise WorkflowError(
                 f"hard rule failed: {describe(failing)}; only an override with a reason "
                 "by an authorised role records this value"
             )
-        if alerts := [o for o in rule_outcomes if o.get("outcome") == "alert"]:
+        if alerts := [o for o in rule_outcomes if o.get("outcome") == Outcome.ALERT]:
             raise WorkflowError(f"unacknowledged plausibility alert: {describe(alerts)}")
-        overridden = {o["rule_id"] for o in rule_outcomes if o.get("outcome") == "overridden"}
+        overridden = {o["rule_id"] for o in rule_outcomes if o.get("outcome") == Outcome.OVERRIDDEN}
         if set(overrides) != overridden:
             raise WorkflowError(
                 f"overrides {sorted(overrides)} do not match the overridden outcomes "

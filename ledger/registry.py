@@ -47,7 +47,7 @@ class Donor(LedgerAggregate):
         sex: str
         birth_date: str
 
-        def apply_state(self, aggregate: Any) -> None:
+        def apply_state(self, aggregate: Donor) -> None:
             aggregate.donor_ref = self.donor_ref
             aggregate.id_number_masked = self.id_number_masked
             aggregate.name = self.name
@@ -57,13 +57,33 @@ class Donor(LedgerAggregate):
     class VisitOpened(LedgerAggregate.Event):
         donation_id: str
 
-        def apply_state(self, aggregate: Any) -> None:
+        def apply_state(self, aggregate: Donor) -> None:
             aggregate.visits.append(self.donation_id)
 
     @classmethod
-    def enrol(cls, signer: Signer, donor_ref: str, **fields: Any) -> Donor:
+    def enrol(
+        cls,
+        signer: Signer,
+        donor_ref: str,
+        *,
+        id_type: str,
+        id_number_masked: str,
+        id_number_encrypted: str,
+        name: str,
+        sex: str,
+        birth_date: str,
+    ) -> Donor:
         return cls._open(
-            cls.DonorEnrolled, signer, donor_id_for(donor_ref), donor_ref=donor_ref, **fields
+            cls.DonorEnrolled,
+            signer,
+            donor_id_for(donor_ref),
+            donor_ref=donor_ref,
+            id_type=id_type,
+            id_number_masked=id_number_masked,
+            id_number_encrypted=id_number_encrypted,
+            name=name,
+            sex=sex,
+            birth_date=birth_date,
         )
 
     def open_visit(self, signer: Signer, donation_id: UUID) -> None:
@@ -81,7 +101,7 @@ class StationConfig(LedgerAggregate):
         station_id: str
         parameters: dict[str, Any]
 
-        def apply_state(self, aggregate: Any) -> None:
+        def apply_state(self, aggregate: StationConfig) -> None:
             aggregate.station_id = self.station_id
             aggregate.parameters = dict(self.parameters)
 
@@ -91,7 +111,7 @@ class StationConfig(LedgerAggregate):
         new_value: Any
         reason: str
 
-        def apply_state(self, aggregate: Any) -> None:
+        def apply_state(self, aggregate: StationConfig) -> None:
             aggregate.parameters[self.key] = self.new_value
 
     @classmethod
@@ -158,7 +178,7 @@ class SigningCredential(LedgerAggregate):
         not_after: str
         certificate_pem: str
 
-        def apply_state(self, aggregate: Any) -> None:
+        def apply_state(self, aggregate: SigningCredential) -> None:
             aggregate.serial_hex = self.serial_hex
             aggregate.subject_id = self.subject_id
 
@@ -171,7 +191,7 @@ class SigningCredential(LedgerAggregate):
         expires_at: str
         certificate_pem: str
 
-        def apply_state(self, aggregate: Any) -> None:
+        def apply_state(self, aggregate: SigningCredential) -> None:
             aggregate.serial_hex = self.serial_hex
             aggregate.subject_id = self.subject_id
 
@@ -179,27 +199,59 @@ class SigningCredential(LedgerAggregate):
         revoked_at: str
         reason: str
 
-        def apply_state(self, aggregate: Any) -> None:
+        def apply_state(self, aggregate: SigningCredential) -> None:
             aggregate.revoked = True
 
     @classmethod
-    def staff_issued(cls, signer: Signer, serial_hex: str, **fields: Any) -> SigningCredential:
+    def staff_issued(
+        cls,
+        signer: Signer,
+        serial_hex: str,
+        *,
+        subject_id: str,
+        name: str,
+        role: str,
+        not_before: str,
+        not_after: str,
+        certificate_pem: str,
+    ) -> SigningCredential:
         return cls._open(
             cls.StaffCertificateIssued,
             signer,
             credential_id_for(serial_hex),
             serial_hex=serial_hex,
-            **fields,
+            subject_id=subject_id,
+            name=name,
+            role=role,
+            not_before=not_before,
+            not_after=not_after,
+            certificate_pem=certificate_pem,
         )
 
     @classmethod
-    def donor_issued(cls, signer: Signer, serial_hex: str, **fields: Any) -> SigningCredential:
+    def donor_issued(
+        cls,
+        signer: Signer,
+        serial_hex: str,
+        *,
+        subject_id: str,
+        donor_ref: str,
+        fingerprint_verified: bool,
+        issued_at: str,
+        expires_at: str,
+        certificate_pem: str,
+    ) -> SigningCredential:
         return cls._open(
             cls.DonorCertificateIssued,
             signer,
             credential_id_for(serial_hex),
             serial_hex=serial_hex,
-            **fields,
+            subject_id=subject_id,
+            donor_ref=donor_ref,
+            fingerprint_verified=fingerprint_verified,
+            issued_at=issued_at,
+            expires_at=expires_at,
+            certificate_pem=certificate_pem,
         )
 
     def revoke(self, signer: Signer, revoked_at: str, reason: str) -> None:
@@ -219,7 +271,7 @@ class DonationNumberIndex(LedgerAggregate):
         donation_no: str
         donation_id: str
 
-        def apply_state(self, aggregate: Any) -> None:
+        def apply_state(self, aggregate: DonationNumberIndex) -> None:
             aggregate.donation_id = self.donation_id
 
     @classmethod

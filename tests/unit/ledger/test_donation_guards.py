@@ -8,6 +8,7 @@ fail (the command would succeed, or fail later with another message).
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,7 +18,16 @@ from uuid import uuid4
 
 import pytest
 
-from ledger.donation import RECORDERS, Donation, Role, Step
+from ledger.canonical import event_canonical_bytes, sha256_hex
+from ledger.donation import (
+    RECORDERS,
+    Decision,
+    Donation,
+    DonationStatus,
+    FinalStatus,
+    Role,
+    Step,
+)
 from ledger.events import WorkflowError
 from ledger.rules import load_amendment_policy
 
@@ -615,13 +625,34 @@ def test_consent_needs_the_registration() -> None:
 
 def test_a_deferred_donor_does_not_sign_consent() -> None:
     d = register()
-    d.status = "deferred"
+    d.status = DonationStatus.DEFERRED
     with pytest.raises(WorkflowError, match="the donor is deferred"):
         consent(d)
 
 
 def test_no_collection_without_an_eligible_decision() -> None:
     d = through(Step.PRE_COLLECTION)
-    d.decision = "deferred"
+    d.decision = Decision.DEFERRED
     with pytest.raises(WorkflowError, match="no collection before an eligible assessment"):
         collect(d)
+
+
+# -- enums keep the stored and hashed values ----------------------------------------------------
+
+
+def test_status_and_decision_enums_hash_as_the_strings_they_replace() -> None:
+    d = sealed()
+    events = d.collect_events()
+    assessed = next(e for e in events if isinstance(e, Donation.EligibilityAssessed))
+    closing = next(e for e in events if isinstance(e, Donation.DonationRecordSealed))
+    assert type(assessed.decision) is Decision and type(closing.final_status) is FinalStatus
+    for event, name, plain in (
+        (assessed, "decision", "eligible"),
+        (closing, "final_status", "completed"),
+    ):
+        as_text: Any = copy.copy(event)
+        object.__setattr__(as_text, name, plain)
+        assert type(getattr(as_text, name)) is str
+        assert event_canonical_bytes(as_text) == event_canonical_bytes(event)
+        assert sha256_hex(event_canonical_bytes(event)) == event.event_hash
+    assert d.status is DonationStatus.SEALED and d.decision is Decision.ELIGIBLE
