@@ -21,6 +21,7 @@ from rich.table import Table
 from api import forms, verify_pdf
 from api.cli_reports import register as register_read_models
 from api.forms import producer_for
+from documents.forms.fonts import FontUnavailable, form_font
 from ledger.canonical import event_canonical_bytes
 from ledger.checkpoints import CheckpointError, SignedCheckpoint
 from ledger.events import LedgerAggregate, WorkflowError
@@ -175,6 +176,11 @@ def _open_or_init(settings: Settings) -> Station:
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    if not args.no_forms:
+        try:  # before the station or the store exists: a missing font writes nothing
+            form_font()
+        except FontUnavailable as exc:
+            raise UsageError(str(exc)) from exc
     with _open_or_init(settings) as station:
         started = time.perf_counter()
         day = DemoDay(station, args.seed)
