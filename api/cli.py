@@ -30,7 +30,7 @@ from ledger.rules import check_parameter_value
 from ledger.stores import ChainReader, StoreURLError
 from ledger.timestamping import StamperThread, inclusion_evidence
 from ledger.verify import VerificationReport
-from services.demo import DemoDay
+from services.demo import MAX_DONATIONS, DemoDay
 from services.settings import Settings
 from services.station import Station, StationNotInitialised
 from signing.errors import SigningError
@@ -77,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_init)
 
     p = sub.add_parser("demo", help="simulate a day of donations, then verify the ledger")
-    p.add_argument("--donations", type=_positive, default=100)
+    p.add_argument("--donations", type=_demo_donations, default=100)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument(
         "--no-forms", action="store_true", help="skip the three signed PDF/A-3 forms per donation"
@@ -144,6 +144,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(handler=cmd_export_event)
     return parser
+
+
+def _demo_donations(text: str) -> int:
+    value = _positive(text)
+    if value > MAX_DONATIONS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_DONATIONS} donations a day, not {value}")
+    return value
 
 
 def _positive(text: str) -> int:

@@ -82,6 +82,8 @@ def resident_id(rng: random.Random, birth: date, sex: str) -> str:
 
 #: The last six digits of a donation number (90006 YY NNNNNN) are the day's sequence.
 SEQUENCE_LIMIT = 999_999
+#: The most donations one simulated day may hold (so a fresh ledger always has the numbers).
+MAX_DONATIONS = 100_000
 
 
 def ledger_holds_donations(station: Station) -> bool:
@@ -91,21 +93,22 @@ def ledger_holds_donations(station: Station) -> bool:
 
 
 def free_sequence_block(station: Station, start: int, count: int, year: int) -> int:
-    """The first sequence ``s >= start`` such that the numbers ``s+1 .. s+count`` of `year`
-    are all unassigned in the ledger (a read-only look-up per number, before any write)."""
+    """The first sequence ``s >= start`` (else ``s >= 0``) such that the numbers ``s+1 ..
+    s+count`` of `year` are all unassigned in the ledger (a read-only look-up per number, made
+    before any write)."""
     recorder = station.app.recorder
-    candidate = start
-    while candidate + count <= SEQUENCE_LIMIT:
-        taken = [
-            sequence
-            for sequence in range(candidate + 1, candidate + count + 1)
-            if recorder.select_events(
-                number_index_id_for(f"90006{year % 100:02d}{sequence:06d}"), limit=1
-            )
-        ]
-        if not taken:
-            return candidate
-        candidate = taken[-1]
+    for candidate in (start, 0):
+        while candidate + count <= SEQUENCE_LIMIT:
+            taken = [
+                sequence
+                for sequence in range(candidate + 1, candidate + count + 1)
+                if recorder.select_events(
+                    number_index_id_for(f"90006{year % 100:02d}{sequence:06d}"), limit=1
+                )
+            ]
+            if not taken:
+                return candidate
+            candidate = taken[-1]
     raise WorkflowError(
         f"no run of {count} free donation numbers left for {year} after sequence {start}"
     )

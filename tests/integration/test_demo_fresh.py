@@ -3,14 +3,19 @@ font stops it in one line before anything exists."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from api.cli import main
 from documents.forms import fonts
+from ledger.events import WorkflowError
 from ledger.registry import DonationNumberIndex
-from services.demo import DemoDay, free_sequence_block
+from services.demo import MAX_DONATIONS, SEQUENCE_LIMIT, DemoDay, free_sequence_block
 from services.station import Station
 from tests.conftest import make_settings
 from tests.workflow import complete
@@ -79,3 +84,41 @@ def test_demo_without_the_font_stops_in_one_line_before_any_work(
     assert err.startswith("ledger: error: ") and err.count("\n") == 1, err
     assert "pip install noto-cjk-sans-otc==0.0.1" in err and "fonts-noto-cjk" in err
     assert not (cli_env / "ledger.sqlite").exists() and not (cli_env / "home").exists()
+
+
+def test_the_number_block_wraps_to_the_start_of_the_year(sqlite_station: Station) -> None:
+    year = datetime.now(UTC).year
+    assert free_sequence_block(sqlite_station, SEQUENCE_LIMIT - 2, 5, year) == 0
+    with pytest.raises(WorkflowError, match="no run of"):
+        free_sequence_block(sqlite_station, 0, SEQUENCE_LIMIT + 1, year)
+
+
+def test_a_day_too_large_is_refused_before_anything_exists(
+    cli_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["demo", "--donations", str(MAX_DONATIONS + 1)])
+    assert caught.value.code == 2
+    assert f"at most {MAX_DONATIONS} donations" in capsys.readouterr().err
+    assert not (cli_env / "ledger.sqlite").exists() and not (cli_env / "home").exists()
+
+
+def test_a_command_s_error_is_one_line_without_the_dsa_warning(tmp_path: Path) -> None:
+    """pyHanko's import of cryptography's DSA classes warned in two lines before every command."""
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "LEDGER_HOME": str(tmp_path / "home"),
+        "LEDGER_DB": f"sqlite:///{tmp_path / 'ledger.sqlite'}",
+        "PYTHONWARNINGS": "default",  # show every warning that is not filtered on purpose
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "api.cli", "verify"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("ledger: error: ") and "DSA" not in result.stderr
