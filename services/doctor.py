@@ -42,6 +42,19 @@ from signing.validation import CertificateValidator
 #: The tables a ledger store holds besides eventsourcing's events table (named ``stored_events``
 #: by its SQLite factory, ``<application name>_events`` by its PostgreSQL one).
 LEDGER_TABLES = (CHAIN_TABLE, BATCH_TABLE, CHECKPOINT_TABLE, EVENT_TOKEN_TABLE)
+#: The columns this code reads from each table (more are allowed: a later layout may add some).
+#: The stores record no schema version, so the layout is what the doctor can check.
+EVENT_COLUMNS = frozenset({"originator_id", "originator_version", "topic", "state"})
+LEDGER_COLUMNS = {
+    CHAIN_TABLE: frozenset(
+        {"position", "originator_id", "originator_version", "event_hash", "prev_hash"}
+    ),
+    BATCH_TABLE: frozenset(
+        {"first_seq", "size", "first_position", "last_position", "root", "token", "gen_time"}
+    ),
+    CHECKPOINT_TABLE: frozenset({"size", "root", "body", "signature", "token"}),
+    EVENT_TOKEN_TABLE: frozenset({"position", "token", "gen_time"}),
+}
 SQLITE_EVENTS_TABLE = "stored_events"
 POSTGRES_EVENTS_TABLE = f"{LedgerApp.name.lower()}_events"
 EXPIRY_WINDOW = timedelta(days=30)
@@ -175,7 +188,12 @@ def _check_sqlite(path: Path) -> Finding:
         )
     try:
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+            tables: dict[str, set[str]] = {}
+            for table, column in db.execute(
+                "SELECT m.name, p.name FROM sqlite_master AS m "
+                "JOIN pragma_table_info(m.name) AS p WHERE m.type = 'table'"
+            ):
+                tables.setdefault(str(table), set()).add(str(column))
             events = (
                 db.execute(f"SELECT count(*) FROM {SQLITE_EVENTS_TABLE}").fetchone()[0]
                 if SQLITE_EVENTS_TABLE in tables
@@ -203,10 +221,13 @@ def _check_postgres(env: dict[str, str]) -> Finding:
             autocommit=True,
         ) as conn:
             rows = conn.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                "SELECT table_name, column_name FROM information_schema.columns "
+                "WHERE table_schema = %s",
                 (schema,),
             ).fetchall()
-            tables = {str(row[0]) for row in rows}
+            tables: dict[str, set[str]] = {}
+            for table, column in rows:
+                tables.setdefault(str(table), set()).add(str(column))
             events = 0
             if POSTGRES_EVENTS_TABLE in tables:
                 count = conn.execute(
@@ -226,8 +247,10 @@ def _check_postgres(env: dict[str, str]) -> Finding:
     return _tables_finding(f"{where} schema {schema}", POSTGRES_EVENTS_TABLE, tables, events)
 
 
-def _tables_finding(where: str, events_table: str, tables: set[str], events: int) -> Finding:
-    expected = (events_table, *LEDGER_TABLES)
+def _tables_finding(
+    where: str, events_table: str, tables: dict[str, set[str]], events: int
+) -> Finding:
+    expected = {events_table: EVENT_COLUMNS, **LEDGER_COLUMNS}
     missing = [t for t in expected if t not in tables]
     if missing:
         return Finding(
@@ -237,7 +260,23 @@ def _tables_finding(where: str, events_table: str, tables: set[str], events: int
             "not a ledger store: run `ledger init` on an empty one, or point LEDGER_DB at the "
             "ledger",
         )
-    return Finding("store", Status.OK, f"{where}: {len(expected)} tables, {events} events")
+    other = [
+        f"{table} lacks {', '.join(sorted(columns - tables[table]))}"
+        for table, columns in expected.items()
+        if not columns <= tables[table]
+    ]
+    if other:
+        return Finding(
+            "store",
+            Status.PROBLEM,
+            f"{where}: another layout: {'; '.join(other)}",
+            "open it with the version of this code that wrote it",
+        )
+    return Finding(
+        "store",
+        Status.OK,
+        f"{where}: {len(expected)} tables in this version's layout, {events} events",
+    )
 
 
 def check_pki(

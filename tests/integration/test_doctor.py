@@ -34,7 +34,7 @@ def test_a_healthy_station_passes_every_check(station: Station) -> None:
         "TSA",
         "staff certificates",
     ]
-    assert "5 tables" in _finding(report, "store").found
+    assert "5 tables in this version's layout" in _finding(report, "store").found
     assert "token valid" in _finding(report, "TSA").found
     assert "10 valid beyond" in _finding(report, "staff certificates").found
 
@@ -96,6 +96,18 @@ def test_a_missing_or_foreign_sqlite_store_is_a_problem_and_stays_absent(
         and "lacks ledger_chain" in finding.found
         and "stored_events" not in finding.found
     )
+
+
+def test_a_store_of_another_layout_is_a_problem(sqlite_station: Station, tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "ledger.sqlite"
+    assert path.is_file()
+    with sqlite3.connect(path) as db:
+        db.execute("ALTER TABLE ledger_batches DROP COLUMN gen_time")
+    finding = _finding(diagnose(sqlite_station.settings), "store")
+    assert finding.status is Status.PROBLEM
+    assert "another layout: ledger_batches lacks gen_time" in finding.found
 
 
 def test_an_unreachable_postgresql_server_is_a_problem(sqlite_station: Station) -> None:
