@@ -64,6 +64,19 @@ def test_a_python_that_is_missing_or_too_old_stops_in_one_line(tmp_path: Path) -
     assert result.returncode == 1 and "needs Python >= 3.11" in result.stderr
 
 
+def test_a_python_without_venv_names_the_debian_venv_package(tmp_path: Path) -> None:
+    _run(tmp_path, "venv")  # creates bin/
+    bare = tmp_path / "bin" / "python-bare"  # Debian's python3 before python3-venv is installed
+    bare.write_text(
+        '#!/bin/sh\ncase "$2" in *ensurepip*) exit 1;; *print*) echo 3.11;; esac\nexit 0\n'
+    )
+    bare.chmod(0o755)
+    result = _run(tmp_path, "venv", PYTHON="python-bare", LEDGER_NO_SYSTEM_INSTALL="1")
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert "missing python3.11-venv" in result.stderr
+    assert "apt-get install -y --no-install-recommends python3.11-venv" in result.stderr
+
+
 def test_an_unknown_target_is_a_usage_line(tmp_path: Path) -> None:
     result = _run(tmp_path, "everything")
     assert result.returncode == 1 and "usage: scripts/prereqs venv|test" in result.stderr
