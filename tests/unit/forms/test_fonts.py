@@ -68,7 +68,10 @@ def test_a_missing_font_file_says_what_to_install(tmp_path: Path) -> None:
     assert "\n" not in str(caught.value)
 
 
-def test_the_pinned_pypi_font_comes_first_and_is_the_debian_file() -> None:
+def test_the_pinned_pypi_font_comes_first_and_is_the_debian_file(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(fonts.FONT_ENV, raising=False)
     location = locate_font()
     assert location.source == f"PyPI {fonts.FONT_DISTRIBUTION}"
     assert location.face == fonts.DEFAULT_FACE
