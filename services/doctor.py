@@ -34,7 +34,7 @@ from ledger.stores import (
 from services.settings import Settings
 from signing.errors import LedgerError
 from signing.pki import StationPKI
-from signing.timestamps import HttpTimeStamper
+from signing.timestamps import HttpTimeStamper, TimestampRejected
 from signing.tsa import TimestampAuthority, TsaServer
 from signing.tsp_validation import verify_timestamp_token
 from signing.validation import CertificateValidator
@@ -374,6 +374,13 @@ def _probe_tsas(
         asked = datetime.now(UTC)
         try:
             token = HttpTimeStamper([url], roots, timeout=timeout_s).timestamp(digest)
+        except TimestampRejected as exc:  # it answered, but not with a token we can trust
+            return Finding(
+                "TSA",
+                Status.PROBLEM,
+                f"{name}: {' '.join(str(exc).split())}",
+                "put the TSA's root certificate in LEDGER_TSA_TRUST (PEM), or use another TSA",
+            )
         except LedgerError as exc:
             message = " ".join(str(exc).split())
             return Finding(

@@ -15,6 +15,8 @@ from documents.forms import fonts
 from services.doctor import DoctorReport, Finding, Status, diagnose
 from services.settings import Settings
 from services.station import Station
+from signing.pki import StationPKI
+from signing.tsa import TimestampAuthority, TsaServer
 from tests.conftest import make_settings
 
 
@@ -153,6 +155,32 @@ def test_an_unreachable_tsa_is_a_problem(sqlite_station: Station) -> None:
     )
     finding = _finding(diagnose(settings), "TSA")
     assert finding.status is Status.PROBLEM and "LEDGER_TSA_URLS" in finding.fix
+
+
+def test_a_tsa_whose_certificate_is_not_trusted_is_a_problem(
+    sqlite_station: Station, tmp_path: Path
+) -> None:
+    now = datetime.now(UTC)
+    other = StationPKI.create(tmp_path / "other-pki", "Other center", b"other-passphrase", now)
+    server = TsaServer(TimestampAuthority(other.issue_tsa("Other TSA", now)))
+    server.start()
+    try:
+        settings = sqlite_station.settings.model_copy(update={"tsa_urls": server.url})
+        finding = _finding(diagnose(settings), "TSA")
+    finally:
+        server.stop()
+    assert finding.status is Status.PROBLEM and "rejected" in finding.found
+    assert "LEDGER_TSA_TRUST" in finding.fix
+    trust = tmp_path / "tsa-trust.pem"
+    trust.write_bytes(other.chain_pem())
+    server = TsaServer(TimestampAuthority(other.load_tsa()))
+    server.start()
+    try:
+        settings = settings.model_copy(update={"tsa_urls": server.url, "tsa_trust": trust})
+        finding = _finding(diagnose(settings), "TSA")
+    finally:
+        server.stop()
+    assert finding.status is Status.OK and server.url in finding.found
 
 
 def test_a_tsa_clock_offset_beyond_the_tolerance_is_a_problem(sqlite_station: Station) -> None:
