@@ -58,10 +58,10 @@ def test_vector_fails_verification_at_the_named_event(path: Path, tmp_path: Path
     report = station.verifier().verify()
     station.close()
     assert not report.ok, f"{vector['name']}: tampering went unnoticed"
-    first = report.failures[0]
+    first = report.issues()[0]
     expected_position = named[vector["expect"]["at"]]
     assert first.position == expected_position, first.describe()
-    assert vector["expect"]["reason"] in first.reason, first.describe()
+    assert vector["expect"]["reason"] in first.message, first.describe()
 
 
 def test_cli_verify_exits_1_naming_position_donation_and_event(
