@@ -247,20 +247,26 @@ def _batch_problem(
     """The batch's finding, filed at the exact bad event where one can be named."""
     leaves, positions, times = inputs.leaves, inputs.positions, inputs.times
     end = batch.first_seq + batch.size
+    # A batch's token names its root, not its events: when an event in its range already has a
+    # finding of its own (edited, deleted, moved), that event is where the batch fails too.
+    bad = sorted(
+        p for p in inputs.bad_positions if batch.first_position <= p <= batch.last_position
+    )
+    culprit = bad[0] if bad else batch.first_position
 
     def at(position: int, code: Code, message: str) -> TimeFinding:
         return TimeFinding(position, code, message, "TimestampBatch")
 
     if batch.first_seq != covered:
         return at(
-            batch.first_position,
+            culprit,
             Code.BATCH_LAYOUT_INVALID,
             f"batch starts at log index {batch.first_seq}, expected {covered}: batches overlap "
             "or leave a gap",
         )
     if end > len(leaves):
         return at(
-            batch.first_position,
+            culprit,
             Code.BATCH_LAYOUT_INVALID,
             f"batch covers {end} events but the ledger has {len(leaves)}: events removed",
         )
@@ -269,7 +275,7 @@ def _batch_problem(
         batch.last_position,
     ):
         return at(
-            batch.first_position,
+            culprit,
             Code.BATCH_LAYOUT_INVALID,
             f"batch names positions {batch.first_position}-{batch.last_position} but its events "
             f"are at {positions[batch.first_seq]}-{positions[end - 1]}",
@@ -278,11 +284,8 @@ def _batch_problem(
         return None
     root = root_from_leaves(leaves[batch.first_seq : end])
     if root.hex() != batch.root:
-        # The token names the root, not the leaves: the altered event is the one the event pass
-        # already found (its hash, chain or signature); without one, the batch itself is named.
-        bad = [p for p in positions[batch.first_seq : end] if p in inputs.bad_positions]
         return at(
-            bad[0] if bad else batch.first_position,
+            culprit,
             Code.BATCH_ROOT_MISMATCH,
             f"the Merkle root of the batch at positions {batch.first_position}-"
             f"{batch.last_position} does not recompute from its events (an event was altered)",
