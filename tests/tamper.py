@@ -217,6 +217,10 @@ class Tamperer:
             self.db.run("DELETE FROM {events} WHERE {id} = ?", (target,))
             if not mutation.get("keep_chain"):
                 self.db.run(f"DELETE FROM {CHAIN_TABLE} WHERE position = ?", (target,))
+        elif op == "delete_tail":
+            # Roll back to just before the target: its rows and every later one go.
+            self.db.run("DELETE FROM {events} WHERE {id} >= ?", (target,))
+            self.db.run(f"DELETE FROM {CHAIN_TABLE} WHERE position >= ?", (target,))
         elif op == "relink_over":
             # Re-link the global chain over a deleted position: the next row now links to the
             # row before the gap, as a careful attacker would.
