@@ -130,3 +130,22 @@ def test_checkpoint_to_an_unwritable_path_stores_nothing(
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT COUNT(*) FROM ledger_checkpoints").fetchone()[0] == 1
     assert main(["verify", "--since", str(good)]) == 0
+
+
+def test_events_pending_beyond_the_policy_exit_3_indeterminate(
+    cli_env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    station, _ = _station(cli_env)  # nothing stamped: every event is pending
+    station.close()
+    capsys.readouterr()
+    assert main(["verify"]) == 0  # within the batch delay plus the one-hour grace
+    monkeypatch.setenv("LEDGER_PENDING_GRACE_S", "0")
+    monkeypatch.setenv("LEDGER_BATCH_MAX_DELAY_MS", "0")
+    capsys.readouterr()
+    assert main(["verify", "--json"]) == 3
+    report = json.loads(capsys.readouterr().out)
+    assert report["verdict"] == "INDETERMINATE"
+    (finding,) = report["findings"]
+    assert finding["code"] == "EVENTS_PENDING_TOO_LONG" and finding["position"] == 1
+    assert main(["verify"]) == 3
+    assert "ledger verify: INDETERMINATE at position 1" in " ".join(capsys.readouterr().out.split())
