@@ -119,6 +119,21 @@ def verify_trusted_time(
                     order=1,
                 )
             )
+    if event_tokens:
+        # The stamper stamps every event from where it first saw per-event mode, resuming after
+        # its last token: no event between the first and the last token is ever left out.
+        first, last = min(event_tokens), max(event_tokens)
+        for position in inputs.positions:
+            if first < position < last and position not in event_tokens:
+                report.findings.append(
+                    TimeFinding(
+                        position,
+                        Code.SIGNATURE_TIMESTAMP_MISSING,
+                        f"no per-event signature timestamp, though the events around it (from "
+                        f"position {first} to {last}) have one: its token was deleted",
+                        "SignatureTimestamp",
+                    )
+                )
     start = since.size if since is not None else 0
     gen_times: list[tuple[Batch, datetime]] = []
     covered = 0

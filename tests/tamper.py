@@ -237,6 +237,8 @@ class Tamperer:
         elif op == "delete_evidence":
             for name in mutation["tables"]:
                 self.db.run(f"DELETE FROM {EVIDENCE_TABLES[name]}")
+        elif op == "delete_event_token":
+            self.db.run(f"DELETE FROM {EVENT_TOKEN_TABLE} WHERE position = ?", (target,))
         elif op == "edit_batch_gen_time":
             self.db.run(
                 f"UPDATE {BATCH_TABLE} SET gen_time = ? WHERE first_position = ?",

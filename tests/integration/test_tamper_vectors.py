@@ -23,8 +23,9 @@ VECTORS = sorted((Path(__file__).resolve().parents[2] / "fixtures/vectors/tamper
 
 
 def build_ledger(tmp_path: Path, db: str) -> Station:
-    """Three donations, an amendment of the second (not the last event of the log), every event
-    stamped, one checkpoint stored: a ledger with all its evidence."""
+    """Three donations, an amendment of the second (not the last event of the log), the third in
+    per-event (CAdES-T) mode, every event stamped, one checkpoint stored: a ledger with all its
+    evidence."""
     # The station CA dates from three days ago, so an old donor certificate can be forged.
     station = Station.initialise(
         make_settings(tmp_path / "home", db), now=datetime.now(UTC) - timedelta(days=3)
@@ -32,11 +33,17 @@ def build_ledger(tmp_path: Path, db: str) -> Station:
     complete(station)
     donation_id = complete(station, cosign=False)
     amend_temperature(station, donation_id, 36.8)
+    station.app.change_station_setting(
+        station.signer("A001"), "timestamp_mode", "per_event", "CAdES-T from here on"
+    )
+    stamper = station.stamper()
+    stamper.flush()  # the stamper sees the mode: per-event tokens from here on
     complete(station)
+    stamper.flush()
     station.checkpoint()
     report = verify_station(station, now=datetime.now(UTC) + timedelta(hours=2))
     assert report.verdict is Verdict.PASSED, report.issues()[:3]
-    assert report.pending == 0 and report.checkpoints == 1
+    assert report.pending == 0 and report.checkpoints == 1 and report.signature_timestamps > 10
     return station
 
 
@@ -58,6 +65,8 @@ def test_there_is_a_vector_for_each_required_kind_of_tampering() -> None:
         "wiped-checkpoints",
         "wiped-evidence",
         "deleted-last-event-relinked",
+        "deleted-signature-timestamp",
+        "wiped-event-tokens",
     ):
         assert required in names
 
