@@ -1,12 +1,15 @@
 # Two commands: `make demo` (set up, run a simulated day on SQLite, verify it) and `make test`.
+# Each first checks what pip cannot bring (scripts/prereqs: installs it with apt-get when it may,
+# or stops in one line naming the command); the form font comes with pip (noto-cjk-sans-otc).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench install clean
+.PHONY: demo test lint typecheck pytest bench install clean test-tools
 
 $(STAMP): pyproject.toml
+	@PYTHON=$(PYTHON) scripts/prereqs venv
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
@@ -24,10 +27,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+test-tools:
+	@scripts/prereqs test
+
+pytest: $(STAMP) test-tools
 	$(BIN)/pytest -q
 
-test: lint typecheck pytest
+test: test-tools lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.append

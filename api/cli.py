@@ -1,6 +1,7 @@
 """The ``ledger`` command line.
 
-Exit codes: 0 success, 1 verification found a bad event, 2 bad input or unusable state (one line).
+Exit codes: 0 success, 1 verification FAILED, 2 bad input or unusable state (one line),
+3 verification INDETERMINATE.
 """
 
 from __future__ import annotations
@@ -18,21 +19,24 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from api import forms, verify_pdf
+from api import doctor, forms, verify_pdf
 from api.cli_reports import register as register_read_models
 from api.forms import producer_for
+from documents.forms.fonts import FontUnavailable, form_font
 from ledger.canonical import event_canonical_bytes
-from ledger.checkpoints import CheckpointError, SignedCheckpoint
+from ledger.checkpoints import SignedCheckpoint
 from ledger.events import LedgerAggregate, WorkflowError
+from ledger.report import Severity, Verdict
 from ledger.rules import _PARAMETER_TYPES as PARAMETER_TYPES
 from ledger.rules import check_parameter_value
 from ledger.stores import ChainReader, StoreURLError
 from ledger.timestamping import StamperThread, inclusion_evidence
 from ledger.verify import VerificationReport
-from services.demo import DemoDay
+from services import checkpoints, verification
+from services.demo import MAX_DONATIONS, DemoDay
 from services.settings import Settings
 from services.station import Station, StationNotInitialised
-from signing.errors import SigningError
+from signing.errors import LedgerError, SigningError
 from signing.tsa import TsaServer
 
 console = Console(highlight=False)
@@ -76,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_init)
 
     p = sub.add_parser("demo", help="simulate a day of donations, then verify the ledger")
-    p.add_argument("--donations", type=_positive, default=100)
+    p.add_argument("--donations", type=_demo_donations, default=100)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument(
         "--no-forms", action="store_true", help="skip the three signed PDF/A-3 forms per donation"
@@ -91,10 +95,21 @@ def _parser() -> argparse.ArgumentParser:
         metavar="CHECKPOINT_FILE",
         help="a checkpoint kept earlier: check consistency with it, verify only what came after",
     )
+    p.add_argument(
+        "--witness",
+        metavar="PATH_OR_URL",
+        help="check the ledger against every checkpoint this witness holds "
+        "(default: LEDGER_WITNESS)",
+    )
     p.set_defaults(handler=cmd_verify)
 
     p = sub.add_parser("checkpoint", help="sign and timestamp the ledger's size and Merkle root")
     p.add_argument("--out", type=Path, help="write the checkpoint JSON here (default: print it)")
+    p.add_argument(
+        "--witness",
+        metavar="PATH_OR_URL",
+        help="publish the checkpoint to this witness (default: LEDGER_WITNESS)",
+    )
     p.set_defaults(handler=cmd_checkpoint)
 
     p = sub.add_parser("stamp", help="timestamp every pending event now (after a TSA outage)")
@@ -148,6 +163,7 @@ def _parser() -> argparse.ArgumentParser:
 
     forms.register(sub)
     verify_pdf.register(sub)
+    doctor.register(sub)
     register_read_models(sub)
 
     p = sub.add_parser("export-event", help="write one event's evidence for openssl")
@@ -155,6 +171,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(handler=cmd_export_event)
     return parser
+
+
+def _demo_donations(text: str) -> int:
+    value = _positive(text)
+    if value > MAX_DONATIONS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_DONATIONS} donations a day, not {value}")
+    return value
 
 
 def _positive(text: str) -> int:
@@ -188,6 +211,11 @@ def _open_or_init(settings: Settings) -> Station:
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    if not args.no_forms:
+        try:  # before the station or the store exists: a missing font writes nothing
+            form_font()
+        except FontUnavailable as exc:
+            raise UsageError(str(exc)) from exc
     with _open_or_init(settings) as station:
         started = time.perf_counter()
         day = DemoDay(station, args.seed)
@@ -244,14 +272,12 @@ def _demo_forms(station: Station, settings: Settings, day: DemoDay) -> int:
 
 
 def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
-    since = None
-    if args.since is not None:
-        try:
-            since = SignedCheckpoint.from_json(json.loads(args.since.read_text()))
-        except (OSError, json.JSONDecodeError, CheckpointError) as exc:
-            raise UsageError(f"cannot read checkpoint {args.since}: {exc}") from exc
-    with Station.open(settings) as station:
-        return _verify(station, as_json=args.json, since=since)
+    started = time.perf_counter()
+    try:
+        report = verification.verify_ledger(settings, since=args.since, witness=args.witness)
+    except LedgerError as exc:  # bad input: a missing store, an unreadable checkpoint or witness
+        raise UsageError(str(exc)) from exc
+    return _print_report(report, time.perf_counter() - started, as_json=args.json)
 
 
 def _write_checkpoint(
@@ -259,30 +285,32 @@ def _write_checkpoint(
 ) -> Path:
     if out is None:
         out = settings.home / "checkpoints" / f"checkpoint-{checkpoint.size:09d}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(checkpoint.to_json(), indent=2) + "\n")
+        out.parent.mkdir(parents=True, exist_ok=True)
+    checkpoints.write_checkpoint_file(out, checkpoint)
     return out
 
 
 def cmd_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
-    with Station.open(settings) as station:
-        checkpoint = station.checkpoint()
-        if args.out is None:
-            print(json.dumps(checkpoint.to_json(), indent=2))
-        else:
-            _write_checkpoint(settings, checkpoint, args.out)
-            console.print(
-                f"Checkpoint: {checkpoint.size} events, root {checkpoint.root[:16]}..., "
-                f"written to {args.out}"
-            )
-        return 0
+    try:
+        if args.out is not None:  # refused before the store is opened: nothing written
+            checkpoints.check_writable(args.out, "checkpoint file")
+        with Station.open(settings) as station:
+            checkpoint = checkpoints.issue(station, args.out, args.witness)
+    except LedgerError as exc:
+        raise UsageError(str(exc)) from exc
+    if args.out is None:
+        print(json.dumps(checkpoint.to_json(), indent=2))
+    else:
+        console.print(
+            f"Checkpoint: {checkpoint.size} events, root {checkpoint.root[:16]}..., "
+            f"written to {args.out}"
+        )
+    return 0
 
 
 def cmd_stamp(settings: Settings, args: argparse.Namespace) -> int:
     with Station.open(settings) as station:
-        stamper = station.stamper()
-        pending = len(stamper.pending(limit=10**9))
-        batches = stamper.flush()
+        pending, batches = checkpoints.stamp_pending(station)
         console.print(f"Stamped {pending} pending events in {batches} batches")
         return 0
 
@@ -302,70 +330,54 @@ def cmd_tsa_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 def _verify(station: Station, *, as_json: bool, since: SignedCheckpoint | None = None) -> int:
     started = time.perf_counter()
-    report = station.verifier(since=since).verify()
-    elapsed = time.perf_counter() - started
+    report = verification.verify_station(station, since=since)
+    return _print_report(report, time.perf_counter() - started, as_json=as_json)
+
+
+def _print_report(report: VerificationReport, elapsed: float, *, as_json: bool) -> int:
+    """Print the report (text or JSON); the exit code is its verdict's: 0, 1 or 3."""
     if as_json:
         print(json.dumps(_report_json(report, elapsed), ensure_ascii=False, indent=2))
-    elif report.ok:
+        return report.exit_code
+    if report.verdict is Verdict.PASSED:
         console.print(
             f"ledger verify: OK: {report.events} events, {report.aggregates} records, "
             f"{report.signatures} signatures by {report.signers} signers, chain head "
             f"{report.head_hash[:16]}... at position {report.last_position} "
             f"({elapsed:.2f} s, {report.events / max(elapsed, 1e-9):,.0f} events/s)"
         )
-        console.print(
-            f"trusted time: {report.stamped} events in {report.batches} timestamped batches, "
-            f"{report.pending} pending"
-            + (f" (oldest {report.oldest_pending_s:.0f} s)" if report.pending else "")
-            + f"; {report.checkpoints} checkpoints"
-            + (
-                f"; {report.signature_timestamps} per-event signature timestamps"
-                if report.signature_timestamps
-                else ""
-            )
-            + (
-                f"; consistent with the checkpoint of {report.since_size} events"
-                if report.since_size is not None
-                else ""
-            )
-        )
     else:
-        first = report.failures[0]
-        console.print(f"ledger verify: FAILED at {first.describe()}", style="bold red")
-        for failure in report.failures[1:10]:
-            console.print(f"  also: {failure.describe()}")
-        console.print(f"{len(report.failures)} bad events of {report.events}")
-    return 0 if report.ok else 1
+        problems = report.issues()
+        style = "bold red" if report.verdict is Verdict.FAILED else "bold yellow"
+        console.print(f"ledger verify: {report.verdict} at {problems[0].describe()}", style=style)
+        for finding in problems[1:10]:
+            console.print(f"  also: {finding.describe()}")
+        console.print(f"{len(problems)} findings; {report.events} events")
+    console.print(
+        f"trusted time: {report.stamped} events in {report.batches} timestamped batches, "
+        f"{report.pending} pending"
+        + (f" (oldest {report.oldest_pending_s:.0f} s)" if report.pending else "")
+        + f"; {report.checkpoints} checkpoints"
+        + (
+            f"; {report.signature_timestamps} per-event signature timestamps"
+            if report.signature_timestamps
+            else ""
+        )
+        + (
+            f"; consistent with the checkpoint of {report.since_size} events"
+            if report.since_size is not None and report.ok
+            else ""
+        )
+        + (f"; {report.witnessed} witnessed checkpoints" if report.witnessed else "")
+    )
+    for finding in report.findings:
+        if finding.severity is Severity.WARNING:
+            console.print(f"  note: {finding.describe()}")
+    return report.exit_code
 
 
 def _report_json(report: VerificationReport, elapsed: float) -> dict[str, Any]:
-    return {
-        "ok": report.ok,
-        "events": report.events,
-        "aggregates": report.aggregates,
-        "signatures": report.signatures,
-        "signers": report.signers,
-        "event_types": dict(report.event_types),
-        "head_hash": report.head_hash,
-        "last_position": report.last_position,
-        "batches": report.batches,
-        "stamped": report.stamped,
-        "pending": report.pending,
-        "oldest_pending_seconds": round(report.oldest_pending_s, 1),
-        "checkpoints": report.checkpoints,
-        "since_size": report.since_size,
-        "seconds": round(elapsed, 3),
-        "failures": [
-            {
-                "position": f.position,
-                "aggregate_id": f.aggregate_id,
-                "donation_no": f.donation_no,
-                "event_type": f.event_type,
-                "reason": f.reason,
-            }
-            for f in report.failures
-        ],
-    }
+    return {**report.to_json(), "seconds": round(elapsed, 3)}
 
 
 def _json_or_text(text: str) -> Any:

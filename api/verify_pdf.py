@@ -4,9 +4,9 @@ For regulators and archives: runs only the checking half (`documents.pdf_verify`
 anything, and needs no station: `--trust` names the PEM file of the root(s) to trust. Without it,
 the station's own root (and `LEDGER_TSA_TRUST`) are used when a station exists here.
 
-Exit codes: 0 every check holds, 1 a check fails (each reason names the signature, byte range
-or object, or the attachment), 2 unusable input (not a PDF, unreadable, no signature, no trust
-root).
+Exit codes: 0 PASSED, 1 FAILED (each finding names the signature, byte range or object, or the
+attachment, with its code), 3 INDETERMINATE, 2 unusable input (not a PDF, unreadable, no
+signature, no trust root). The JSON shape is docs/verification.md's.
 
 Wiring, in `api.cli._parser`: ``verify_pdf.register(sub)``.
 """
@@ -15,17 +15,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-
-from documents.pdf_verify import PdfVerificationReport, verify_pdf
+from documents.pdf_verify import PdfVerificationReport
+from ledger.report import JSON_VERSION
 from services.settings import Settings
+from services.verification import verify_pdf_file
 from signing.errors import PdfUnreadable
-from signing.pdf_validation import PdfValidationPolicy
 
 __all__ = ["cmd_verify_pdf", "register"]
 
@@ -56,43 +54,21 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def cmd_verify_pdf(settings: Settings, args: argparse.Namespace) -> int:
-    # pyHanko logs every rejected revision with a traceback; the report carries the reasons.
-    logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
-    logging.getLogger("pyhanko_certvalidator").setLevel(logging.CRITICAL)
     try:
-        roots = _trust_roots(settings, args.trust)
-        try:
-            data = args.file.read_bytes()
-        except OSError as exc:
-            raise PdfUnreadable(f"cannot read {args.file}: {exc.strerror or exc}") from exc
-        policy = PdfValidationPolicy(require_revocation_data=args.require_revocation)
-        report = verify_pdf(data, roots, name=str(args.file), policy=policy)
+        report = verify_pdf_file(
+            settings, args.file, args.trust, require_revocation=args.require_revocation
+        )
     except PdfUnreadable as exc:
         if args.json:
-            print(json.dumps({"ok": False, "file": str(args.file), "unusable": exc.reason}))
+            unusable = {"version": JSON_VERSION, "kind": "pdf", "verdict": None}
+            print(json.dumps({**unusable, "file": str(args.file), "unusable": exc.reason}))
         print(f"ledger verify-pdf: unusable input: {exc.reason}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
     else:
         print(render_text(report))
-    return 0 if report.bottom_line else 1
-
-
-def _trust_roots(settings: Settings, trust: Path | None) -> list[x509.Certificate]:
-    paths = [trust] if trust is not None else [settings.pki_dir / "root.cert.pem"]
-    if trust is None and settings.tsa_trust is not None:
-        paths.append(settings.tsa_trust)
-    roots: list[x509.Certificate] = []
-    for path in paths:
-        try:
-            roots.extend(x509.load_pem_x509_certificates(path.read_bytes()))
-        except FileNotFoundError as exc:
-            hint = "" if trust is not None else ": pass --trust CA.pem"
-            raise PdfUnreadable(f"no trust root: {path} does not exist{hint}") from exc
-        except (OSError, ValueError) as exc:
-            raise PdfUnreadable(f"cannot read trust roots from {path}: {exc}") from exc
-    return roots
+    return report.exit_code
 
 
 def render_text(report: PdfVerificationReport) -> str:
@@ -152,6 +128,9 @@ def render_text(report: PdfVerificationReport) -> str:
         )
     else:
         count = len(failures)
-        lines.append(f"INVALID: {count} problem{'' if count == 1 else 's'}")
-        lines.extend(f"  - {failure}" for failure in failures)
+        lines.append(f"INVALID: {count} problem{'' if count == 1 else 's'} ({report.verdict})")
+        lines.extend(
+            f"  - {failure} [{finding.code}]"
+            for failure, finding in zip(failures, report.issues(), strict=True)
+        )
     return "\n".join(lines)

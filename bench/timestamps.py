@@ -315,7 +315,7 @@ def verify_rate(station: Station) -> tuple[float, VerificationReport]:
     report = verifier.verify()
     elapsed = perf_counter() - start
     if not report.ok:
-        first = report.first_failure
+        first = report.first_problem
         raise RuntimeError(f"the bench ledger does not verify: {first and first.describe()}")
     return report.events / elapsed, report
 

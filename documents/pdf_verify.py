@@ -21,6 +21,7 @@ from typing import Any
 from cryptography import x509
 
 from documents.pdf_evidence import EvidenceReport, verify_evidence
+from ledger.report import Code, Finding, Report
 from signing.errors import PdfUnreadable
 from signing.pdf_content import document_crls, embedded_files, page_text
 from signing.pdf_validation import (
@@ -33,10 +34,58 @@ from signing.pdfa import PdfaReport, check_pdfa
 __all__ = ["PdfVerificationReport", "verify_pdf"]
 
 
-@dataclass(frozen=True)
-class PdfVerificationReport:
-    """Everything `verify-pdf` found about one file, with one bottom line."""
+#: Which finding code a signature's problem is, by the words the checking half uses for it
+#: (signing.pdf_validation and signing._pdf_bytes); the first match wins.
+_SIGNATURE_CODES: tuple[tuple[str, Code], ...] = (
+    (" revoked on ", Code.SIGNER_CERT_REVOKED),
+    ("no revocation data", Code.PDF_REVOCATION_DATA_MISSING),
+    ("no trusted time", Code.PDF_TRUSTED_TIME_MISSING),
+    ("certificate path", Code.SIGNER_CERT_INVALID),
+    ("timestamp", Code.PDF_TIMESTAMP_INVALID),
+    ("after signing", Code.PDF_MODIFIED_AFTER_SIGNING),
+    ("modification level", Code.PDF_MODIFIED_AFTER_SIGNING),
+    ("later revisions were not analysed", Code.PDF_MODIFIED_AFTER_SIGNING),
+    ("DocMDP", Code.PDF_MODIFIED_AFTER_SIGNING),
+    ("does not match the signed digest", Code.PDF_SIGNATURE_INVALID),
+    ("ByteRange", Code.PDF_BYTE_RANGE_INVALID),
+    ("/Contents", Code.PDF_BYTE_RANGE_INVALID),
+)
 
+
+def signature_problem_code(problem: str) -> Code:
+    for words, code in _SIGNATURE_CODES:
+        if words in problem:
+            return code
+    return Code.PDF_SIGNATURE_INVALID
+
+
+def pdf_findings(
+    file: str,
+    signatures: PdfSignaturesReport,
+    pdfa: PdfaReport,
+    evidence: EvidenceReport,
+    problems: Sequence[str],
+) -> tuple[Finding, ...]:
+    """Every reason the bottom line fails, as findings: one per problem, where it was found."""
+    out = [
+        Finding(signature_problem_code(p), s.describe(), p)
+        for s in signatures.signatures
+        for p in s.problems
+    ]
+    if not signatures.signatures:
+        out.append(Finding(Code.PDF_SIGNATURE_INVALID, file, "the file holds no signature"))
+    out += [Finding(Code.PDF_STRUCTURE_INVALID, file, p) for p in signatures.problems]
+    out += [Finding(Code.PDFA_NONCONFORMANT, file, p) for p in pdfa.problems]
+    out += [Finding(Code.PDF_EVIDENCE_INVALID, f"{file} attachments", p) for p in evidence.problems]
+    out += [Finding(Code.PDF_UNREADABLE, file, p) for p in problems]
+    return tuple(out)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PdfVerificationReport(Report):
+    """Everything `verify-pdf` found about one file; the verdict comes from the findings."""
+
+    kind: str = "pdf"
     file: str
     sha256: str
     signatures: PdfSignaturesReport
@@ -46,13 +95,23 @@ class PdfVerificationReport:
 
     @property
     def bottom_line(self) -> bool:
-        return (
-            self.signatures.bottom_line and self.pdfa.ok and self.evidence.ok and not self.problems
-        )
+        return self.ok
+
+    def counts(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "sha256": self.sha256,
+            "signature_count": len(self.signatures.signatures),
+            "signatures": self.signatures.to_json(),
+            "pdfa": self.pdfa.to_json(),
+            "evidence": self.evidence.to_json(),
+        }
 
     def failures(self) -> list[str]:
         """Every reason the bottom line fails, each naming where (signature, object, file)."""
         out = [f"{s.describe()}: {p}" for s in self.signatures.signatures for p in s.problems]
+        if not self.signatures.signatures:
+            out.append("file: the file holds no signature")
         out += [f"file: {p}" for p in self.signatures.problems]
         out += [f"PDF/A: {p}" for p in self.pdfa.problems]
         out += [f"evidence: {p}" for p in self.evidence.problems]
@@ -60,16 +119,7 @@ class PdfVerificationReport:
         return out
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "ok": self.bottom_line,
-            "file": self.file,
-            "sha256": self.sha256,
-            "signatures": self.signatures.to_json(),
-            "pdfa": self.pdfa.to_json(),
-            "evidence": self.evidence.to_json(),
-            "problems": list(self.problems),
-            "failures": self.failures(),
-        }
+        return {**super().to_json(), "problems": list(self.problems), "failures": self.failures()}
 
 
 def verify_pdf(
@@ -98,6 +148,7 @@ def verify_pdf(
         problems.append(exc.reason)
         evidence = verify_evidence((), trust_roots)
     return PdfVerificationReport(
+        findings=pdf_findings(name, signatures, pdfa, evidence, problems),
         file=name,
         sha256=hashlib.sha256(data).hexdigest(),
         signatures=signatures,

@@ -16,26 +16,30 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ledger.canonical import canonical_bytes
+from ledger.canonical import GENESIS_HASH, canonical_bytes
 from ledger.events import Signer
 from ledger.merkle import (
     MerkleVerificationError,
     RootMismatchError,
     consistency_proof,
+    leaf_hash,
     root_from_leaves,
     verify_consistency,
 )
 from ledger.stores import ChainLink, EvidenceStore, StoredCheckpoint
 from ledger.timestamping import leaves_of
-from signing.errors import CertificateInvalid, SignatureInvalid
+from signing.errors import CertificateInvalid, InputError, SignatureInvalid
 from signing.timestamps import TimeStamper
 from signing.tsp_validation import verify_timestamp_token
 from signing.validation import CertificateValidator, verify_detached
 
-FORMAT = "donation-ledger-checkpoint/1"
+#: Version 2 signs the chain head (``head_hash``: the event hash at ``head_position``) as well;
+#: version 1 checkpoints (no head hash) are still read and verified.
+FORMAT = "donation-ledger-checkpoint/2"
+FORMAT_V1 = "donation-ledger-checkpoint/1"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A checkpoint file that cannot be read or does not verify."""
 
 
@@ -48,16 +52,20 @@ class SignedCheckpoint:
     issued_at: str
     signature: str
     token: bytes
+    head_hash: str = ""  # empty only in a version 1 checkpoint
 
     def body(self) -> dict[str, Any]:
-        return {
-            "format": FORMAT,
+        body: dict[str, Any] = {
+            "format": FORMAT if self.head_hash else FORMAT_V1,
             "station_id": self.station_id,
             "size": self.size,
             "root": self.root,
             "head_position": self.head_position,
             "issued_at": self.issued_at,
         }
+        if self.head_hash:
+            body["head_hash"] = self.head_hash
+        return body
 
     def canonical(self) -> bytes:
         return canonical_bytes(self.body())
@@ -72,8 +80,11 @@ class SignedCheckpoint:
     @classmethod
     def from_json(cls, document: Any) -> SignedCheckpoint:
         try:
-            if document["format"] != FORMAT:
+            if document["format"] not in (FORMAT, FORMAT_V1):
                 raise CheckpointError(f"not a ledger checkpoint (format {document['format']!r})")
+            head_hash = str(document.get("head_hash", "")) if document["format"] == FORMAT else ""
+            if document["format"] == FORMAT and len(bytes.fromhex(head_hash)) != 32:
+                raise CheckpointError("malformed checkpoint: head_hash is not a SHA-256 hex")
             return cls(
                 station_id=str(document["station_id"]),
                 size=int(document["size"]),
@@ -82,6 +93,7 @@ class SignedCheckpoint:
                 issued_at=str(document["issued_at"]),
                 signature=str(document["signature"]),
                 token=base64.b64decode(document["timestamp_token"], validate=True),
+                head_hash=head_hash,
             )
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, CheckpointError):
@@ -112,7 +124,24 @@ def all_links(store: EvidenceStore, page: int = 10_000) -> list[ChainLink]:
 def issue_checkpoint(
     store: EvidenceStore, signer: Signer, timestamper: TimeStamper, station_id: str
 ) -> SignedCheckpoint:
-    """Sign and timestamp the size and root of the ledger's stamped prefix, and keep it.
+    """Sign and timestamp the size and root of the ledger's stamped prefix, and keep it."""
+    signed = sign_checkpoint(store, signer, timestamper, station_id)
+    store_checkpoint(store, signed)
+    return signed
+
+
+def store_checkpoint(store: EvidenceStore, signed: SignedCheckpoint) -> None:
+    body = signed.canonical()
+    store.insert_checkpoint(
+        StoredCheckpoint(signed.size, signed.root, body.decode(), signed.signature, signed.token)
+    )
+
+
+def sign_checkpoint(
+    store: EvidenceStore, signer: Signer, timestamper: TimeStamper, station_id: str
+) -> SignedCheckpoint:
+    """Sign and timestamp the size, root and chain head of the ledger's stamped prefix (not
+    kept: `store_checkpoint` keeps it, once the caller has written it where it must go).
 
     Only events already in a timestamped batch are covered, so no batch token can be later than
     a checkpoint that covers it, even while other writers keep appending (flush first to cover
@@ -130,16 +159,13 @@ def issue_checkpoint(
         issued_at=issued.isoformat(timespec="microseconds"),
         signature="",
         token=b"",
+        head_hash=links[-1].event_hash if links else GENESIS_HASH,
     )
     body = unsigned.canonical()
     token = timestamper.timestamp(hashlib.sha256(body).digest())
-    signed = SignedCheckpoint(
+    return SignedCheckpoint(
         **{**unsigned.__dict__, "signature": signer.sign(body, issued), "token": token.der}
     )
-    store.insert_checkpoint(
-        StoredCheckpoint(signed.size, signed.root, body.decode(), signed.signature, signed.token)
-    )
-    return signed
 
 
 def checkpoint_problems(checkpoint: SignedCheckpoint, validator: CertificateValidator) -> list[str]:
@@ -172,6 +198,14 @@ def consistency_problems(checkpoint: SignedCheckpoint, leaves: Sequence[bytes]) 
         ]
     if checkpoint.size == 0:
         return []
+    if checkpoint.head_hash and leaves[checkpoint.size - 1] != leaf_hash(
+        bytes.fromhex(checkpoint.head_hash)
+    ):
+        return [
+            f"the event at log index {checkpoint.size - 1} no longer has the chain head hash "
+            f"{checkpoint.head_hash[:16]}... signed in the checkpoint of {checkpoint.issued_at}: "
+            "history was rewritten, rolled back or forked"
+        ]
     current_root = root_from_leaves(leaves)
     try:
         if checkpoint.size == len(leaves):

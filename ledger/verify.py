@@ -23,7 +23,8 @@ import binascii
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 from cryptography import x509
@@ -35,9 +36,15 @@ from ledger.canonical import GENESIS_HASH, event_canonical_bytes, sha256_hex
 from ledger.checkpoints import SignedCheckpoint
 from ledger.events import LedgerAggregate
 from ledger.merkle import leaf_hash
+from ledger.report import Code, Finding, Report, Severity
 from ledger.rules import RuleSet, load_rule_set_ref
 from ledger.stores import ChainLink, EvidenceStore
-from ledger.verify_time import verify_trusted_time
+from ledger.verify_time import (
+    DEFAULT_PENDING_GRACE,
+    TimeInputs,
+    WitnessedCheckpoint,
+    verify_trusted_time,
+)
 from signing.errors import CertificateInvalid, SignatureInvalid
 from signing.validation import CertificateValidator, verify_detached
 
@@ -49,34 +56,22 @@ EVENT_STEPS: Mapping[str, str] = {
     "ApheresisCollected": "collection",
 }
 
-MAX_FAILURES = 100
+MAX_FINDINGS = 100
+
+#: A finding at one position: its code and one-line message.
+Reason = tuple[Code, str]
 
 
-@dataclass(frozen=True)
-class Failure:
-    """One event that does not verify, and why."""
+@dataclass(frozen=True, kw_only=True)
+class VerificationReport(Report):
+    """What `ledger verify` found: the findings (first bad event first) and the counts."""
 
-    position: int
-    aggregate_id: str
-    event_type: str
-    reason: str
-    donation_no: str = ""
-
-    def describe(self) -> str:
-        where = (
-            f"donation {self.donation_no}" if self.donation_no else f"aggregate {self.aggregate_id}"
-        )
-        return f"position {self.position}, {where}, {self.event_type}: {self.reason}"
-
-
-@dataclass(frozen=True)
-class VerificationReport:
+    kind: str = "ledger"
     events: int
     aggregates: int
     signatures: int
     signers: int
     event_types: Mapping[str, int]
-    failures: tuple[Failure, ...]
     head_hash: str
     last_position: int
     batches: int = 0
@@ -85,15 +80,60 @@ class VerificationReport:
     oldest_pending_s: float = 0.0
     checkpoints: int = 0
     since_size: int | None = None
+    witnessed: int = 0
     signature_timestamps: int = 0
 
-    @property
-    def ok(self) -> bool:
-        return not self.failures
+    def counts(self) -> dict[str, Any]:
+        return {
+            "events": self.events,
+            "aggregates": self.aggregates,
+            "signatures": self.signatures,
+            "signers": self.signers,
+            "event_types": dict(self.event_types),
+            "head_hash": self.head_hash,
+            "last_position": self.last_position,
+            "batches": self.batches,
+            "stamped": self.stamped,
+            "pending": self.pending,
+            "oldest_pending_seconds": round(self.oldest_pending_s, 1),
+            "checkpoints": self.checkpoints,
+            "since_size": self.since_size,
+            "witnessed_checkpoints": self.witnessed,
+            "signature_timestamps": self.signature_timestamps,
+        }
 
-    @property
-    def first_failure(self) -> Failure | None:
-        return self.failures[0] if self.failures else None
+
+@dataclass(frozen=True)
+class _Raw:
+    """A finding before the donation numbers are known (they come from later events)."""
+
+    position: int
+    code: Code
+    message: str
+    aggregate_id: str = ""
+    event_type: str = ""
+    severity: Severity = Severity.ERROR
+    order: int = 0  # 0: the event's own finding; 1: its batch's; 2: checkpoints'
+
+
+def _finding(raw: _Raw, donation_numbers: Mapping[str, str]) -> Finding:
+    context = {}
+    if raw.aggregate_id:
+        context["aggregate_id"] = raw.aggregate_id
+    number = donation_numbers.get(raw.aggregate_id, "")
+    if number:
+        context["donation_no"] = number
+    if raw.event_type:
+        context["event_type"] = raw.event_type
+    where = (
+        f"donation {number}"
+        if number
+        else (f"aggregate {raw.aggregate_id}" if raw.aggregate_id else "")
+    )
+    subject = ", ".join(
+        part for part in (f"position {raw.position}", where, raw.event_type) if part
+    )
+    return Finding(raw.code, subject, raw.message, raw.severity, raw.position, context)
 
 
 @dataclass
@@ -102,7 +142,7 @@ class _State:
     prev_position: int = 0
     aggregates: dict[str, tuple[int, str]] = field(default_factory=dict)
     donation_numbers: dict[str, str] = field(default_factory=dict)
-    failures: list[Failure] = field(default_factory=list)
+    findings: list[_Raw] = field(default_factory=list)
     types: Counter[str] = field(default_factory=Counter)
     signers: set[str] = field(default_factory=set)
     events: int = 0
@@ -110,12 +150,24 @@ class _State:
     leaves: list[bytes] = field(default_factory=list)
     positions: list[int] = field(default_factory=list)
     times: list[datetime] = field(default_factory=list)
+    bad_positions: set[int] = field(default_factory=set)
     event_tokens: dict[int, tuple[bytes, str]] = field(default_factory=dict)
     signature_values: dict[int, tuple[bytes, datetime]] = field(default_factory=dict)
 
+    def add_leaf(self, position: int, event_hash: str, time: datetime | None) -> None:
+        self.leaves.append(leaf_hash(bytes.fromhex(event_hash)))
+        self.positions.append(position)
+        self.times.append(time or (self.times[-1] if self.times else datetime.now(UTC)))
+
 
 class LedgerVerifier:
-    """Verifies a ledger read through its recorder, with the station's trust anchors."""
+    """Verifies a ledger read through its recorder, with the station's trust anchors.
+
+    ``pending_grace`` is how long an event may wait outside any timestamp batch before the
+    verdict becomes INDETERMINATE (see ``ledger.verify_time``); ``witnessed`` are checkpoints
+    read from a witness the database administrator does not control; ``now`` is the moment of
+    verification (tests move it).
+    """
 
     def __init__(
         self,
@@ -127,8 +179,14 @@ class LedgerVerifier:
         batch_size: int = 2000,
         rule_sets: Callable[[str], RuleSet] = load_rule_set_ref,
         since: SignedCheckpoint | None = None,
+        witnessed: Sequence[WitnessedCheckpoint] = (),
+        pending_grace: timedelta = DEFAULT_PENDING_GRACE,
+        now: datetime | None = None,
     ) -> None:
         self.since = since
+        self.witnessed = tuple(witnessed)
+        self.pending_grace = pending_grace
+        self.now = now
         self.recorder = recorder
         self.select_notifications = select_notifications
         self.mapper = mapper
@@ -140,43 +198,55 @@ class LedgerVerifier:
 
     def verify(self, progress: Callable[[int], None] | None = None) -> VerificationReport:
         state = _State(event_tokens=dict(self.recorder.select_event_timestamps()))
+        truncated = False
         for position, notification, link in self._merged():
-            if len(state.failures) >= MAX_FAILURES:
+            if len(state.findings) >= MAX_FINDINGS:
+                truncated = True
                 break
             self._verify_one(state, position, notification, link)
             if progress is not None:
                 progress(position)
         timing = verify_trusted_time(
             self.recorder,
-            state.leaves,
-            state.positions,
-            state.times,
+            TimeInputs(state.leaves, state.positions, state.times, frozenset(state.bad_positions)),
             self.validator,
-            datetime.now(UTC),
+            self.now or datetime.now(UTC),
             self.since,
             event_tokens=state.event_tokens,
             signature_values=state.signature_values,
+            pending_grace=self.pending_grace,
+            witnessed=self.witnessed,
         )
-        for position, kind, reason in timing.failures:
-            state.failures.append(Failure(position, "", kind, reason))
-        state.failures.sort(key=lambda f: f.position)
-        failures = tuple(
-            Failure(
-                f.position,
-                f.aggregate_id,
-                f.event_type,
-                f.reason,
-                state.donation_numbers.get(f.aggregate_id, ""),
+        for found in timing.findings:
+            state.findings.append(
+                _Raw(
+                    found.position,
+                    found.code,
+                    found.message,
+                    event_type=found.what,
+                    severity=found.severity,
+                    order=found.order,
+                )
             )
-            for f in state.failures
-        )
+        if truncated:
+            state.findings.append(
+                _Raw(
+                    state.prev_position,
+                    Code.FINDINGS_TRUNCATED,
+                    f"verification stopped after {MAX_FINDINGS} findings",
+                    severity=Severity.INDETERMINATE,
+                    order=3,
+                )
+            )
+        # The first bad event first; at one position, the event's own finding before its batch's.
+        state.findings.sort(key=lambda f: (f.position, f.order))
         return VerificationReport(
+            findings=tuple(_finding(f, state.donation_numbers) for f in state.findings),
             events=state.events,
             aggregates=len(state.aggregates),
             signatures=state.signatures,
             signers=len(state.signers),
             event_types=dict(state.types),
-            failures=failures,
             head_hash=state.prev_hash,
             last_position=state.prev_position,
             batches=timing.batches,
@@ -185,6 +255,7 @@ class LedgerVerifier:
             oldest_pending_s=timing.oldest_pending_s,
             checkpoints=timing.checkpoints,
             since_size=timing.since_size,
+            witnessed=timing.witnessed,
             signature_timestamps=timing.event_tokens,
         )
 
@@ -219,35 +290,45 @@ class LedgerVerifier:
         notification: Notification | None,
         link: ChainLink | None,
     ) -> None:
-        def fail(aggregate_id: str, event_type: str, reason: str) -> None:
-            state.failures.append(Failure(position, aggregate_id, event_type, reason))
+        def fail(aggregate_id: str, event_type: str, reason: Reason) -> None:
+            state.findings.append(_Raw(position, reason[0], reason[1], aggregate_id, event_type))
+            state.bad_positions.add(position)
 
         if notification is None:
             assert link is not None
-            fail(link.originator_id, "?", "chain entry without a stored event (event deleted)")
-            state.prev_hash, state.prev_position = link.event_hash, position
-            state.leaves.append(leaf_hash(bytes.fromhex(link.event_hash)))
-            state.positions.append(position)
-            state.times.append(state.times[-1] if state.times else datetime.now(UTC))
+            fail(
+                link.originator_id,
+                "?",
+                (Code.EVENT_MISSING, "chain entry without a stored event (event deleted)"),
+            )
+            self._advance_by_link(state, position, link, None)
             return
         aggregate_id = str(notification.originator_id)
         event_type = notification.topic.rsplit(".", 1)[-1]
-        try:
-            event = self.mapper.to_domain_event(notification)
-        except Exception as exc:  # any decoding failure of stored bytes is a finding
-            fail(aggregate_id, event_type, f"stored event cannot be decoded: {exc}")
-            return
         state.events += 1
         state.types[event_type] += 1
-        if not isinstance(event, LedgerAggregate.Event):
-            fail(aggregate_id, event_type, f"{get_topic(type(event))} is not a ledger event")
+        try:
+            event = self.mapper.to_domain_event(notification)
+            if not isinstance(event, LedgerAggregate.Event):
+                raise _NotLedgerEvent(f"{get_topic(type(event))} is not a ledger event")
+            # Inside the guard: a state that decoded to another event type may lack fields.
+            body = event_canonical_bytes(event)
+        except _NotLedgerEvent as exc:
+            fail(aggregate_id, event_type, (Code.EVENT_NOT_LEDGER_EVENT, str(exc)))
+            self._advance_by_link(state, position, link, notification)
             return
-        body = event_canonical_bytes(event)
+        except Exception as exc:  # any decoding failure of stored bytes is a finding
+            message = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+            fail(
+                aggregate_id,
+                event_type,
+                (Code.EVENT_UNDECODABLE, f"stored event cannot be decoded: {message}"),
+            )
+            self._advance_by_link(state, position, link, notification)
+            return
         digest = sha256_hex(body)
         full = self.since is None or len(state.leaves) >= self.since.size
-        state.leaves.append(leaf_hash(bytes.fromhex(digest)))
-        state.positions.append(position)
-        state.times.append(event.timestamp)
+        state.add_leaf(position, digest, event.timestamp)
         reasons = self._chain_reasons(state, position, event, digest, link)
         reasons.extend(self._aggregate_reasons(state, aggregate_id, event, digest))
         if not reasons and full:
@@ -261,6 +342,23 @@ class LedgerVerifier:
         state.prev_hash = link.event_hash if link is not None else digest
         state.prev_position = position
 
+    @staticmethod
+    def _advance_by_link(
+        state: _State, position: int, link: ChainLink | None, notification: Notification | None
+    ) -> None:
+        """An event whose body cannot be read still holds its place: the chain row's hash is
+        its Merkle leaf and the next event's expected link, and its aggregate's version moves on,
+        so the events after it are judged on their own (no false "deleted" or "broken link")."""
+        if link is None:
+            return  # not in the chain either: it takes no place in the log
+        state.add_leaf(position, link.event_hash, None)
+        state.prev_hash, state.prev_position = link.event_hash, position
+        if notification is not None:
+            state.aggregates[str(notification.originator_id)] = (
+                int(notification.originator_version),
+                link.event_hash,
+            )
+
     def _chain_reasons(
         self,
         state: _State,
@@ -268,104 +366,155 @@ class LedgerVerifier:
         event: LedgerAggregate.Event,
         digest: str,
         link: ChainLink | None,
-    ) -> list[str]:
+    ) -> list[Reason]:
         if link is None:
-            return ["stored event has no chain entry (inserted outside the ledger)"]
-        reasons = []
+            return [
+                (
+                    Code.CHAIN_ENTRY_MISSING,
+                    "stored event has no chain entry (inserted outside the ledger)",
+                )
+            ]
+        reasons: list[Reason] = []
         if digest != event.event_hash:
             reasons.append(
-                "canonical hash does not match the event's recorded hash (payload edited): "
-                f"computed {digest[:16]}..., recorded {event.event_hash[:16]}..."
+                (
+                    Code.EVENT_HASH_MISMATCH,
+                    "canonical hash does not match the event's recorded hash (payload edited): "
+                    f"computed {digest[:16]}..., recorded {event.event_hash[:16]}...",
+                )
             )
         if not _same_id(link.originator_id, event.originator_id) or (
             link.originator_version != event.originator_version
         ):
             reasons.append(
-                "chain entry names another event "
-                f"({link.originator_id} v{link.originator_version}): events were moved"
+                (
+                    Code.CHAIN_ENTRY_MISMATCH,
+                    "chain entry names another event "
+                    f"({link.originator_id} v{link.originator_version}): events were moved",
+                )
             )
         elif link.event_hash != digest and digest == event.event_hash:
             reasons.append(
-                f"chain records hash {link.event_hash[:16]}... but the event hashes to "
-                f"{digest[:16]}... (event replaced)"
+                (
+                    Code.CHAIN_ENTRY_MISMATCH,
+                    f"chain records hash {link.event_hash[:16]}... but the event hashes to "
+                    f"{digest[:16]}... (event replaced)",
+                )
             )
         if link.prev_hash != state.prev_hash:
             after = f"position {state.prev_position}" if state.prev_position else "genesis"
             reasons.append(
-                f"chain link broken: prev_hash {link.prev_hash[:16]}... is not the hash of the "
-                f"event before it ({after}): an event was deleted, inserted or reordered"
+                (
+                    Code.CHAIN_LINK_MISMATCH,
+                    f"chain link broken: prev_hash {link.prev_hash[:16]}... is not the hash of "
+                    f"the event before it ({after}): an event was deleted, inserted or reordered",
+                )
             )
         return reasons
 
     @staticmethod
     def _aggregate_reasons(
         state: _State, aggregate_id: str, event: LedgerAggregate.Event, digest: str
-    ) -> list[str]:
+    ) -> list[Reason]:
         version, head = state.aggregates.get(aggregate_id, (0, GENESIS_HASH))
         state.aggregates[aggregate_id] = (event.originator_version, digest)
-        reasons = []
         if event.originator_version != version + 1:
-            reasons.append(
-                f"aggregate version {event.originator_version} follows version {version}: "
-                "an event of this record is missing or out of order"
-            )
-        elif event.prev_hash != head:
-            reasons.append(
-                "signed prev_hash does not link to the previous event of this record "
-                "(an event of this record was removed or replaced)"
-            )
-        return reasons
+            return [
+                (
+                    Code.AGGREGATE_VERSION_GAP,
+                    f"aggregate version {event.originator_version} follows version {version}: "
+                    "an event of this record is missing or out of order",
+                )
+            ]
+        if event.prev_hash != head:
+            return [
+                (
+                    Code.AGGREGATE_LINK_MISMATCH,
+                    "signed prev_hash does not link to the previous event of this record "
+                    "(an event of this record was removed or replaced)",
+                )
+            ]
+        return []
 
     def _signature_reasons(
         self, state: _State, position: int, event: LedgerAggregate.Event, body: bytes
-    ) -> list[str]:
+    ) -> list[Reason]:
         try:
             signature = _b64decode(event.signature)
         except (binascii.Error, ValueError):
-            return ["signature is not base64"]
+            return [(Code.SIGNATURE_INVALID, "signature is not base64")]
         if not signature:
-            return ["event has no signature"]
+            return [(Code.SIGNATURE_MISSING, "event has no signature")]
         try:
             verified = verify_detached(signature, body)
         except SignatureInvalid as exc:
-            return [f"signature does not verify: {exc.reason}"]
+            return [(Code.SIGNATURE_INVALID, f"signature does not verify: {exc.reason}")]
         state.signatures += 1
         if verified.subject_id != event.actor:
             return [
-                f"signed by {verified.subject_id}, but the event's actor is {event.actor} "
-                "(a certificate that is not the actor's)"
+                (
+                    Code.SIGNER_NOT_ACTOR,
+                    f"signed by {verified.subject_id}, but the event's actor is {event.actor} "
+                    "(a certificate that is not the actor's)",
+                )
             ]
         kind = event.actor.split(":", 1)[0]
         if {"DONOR": "donor", "SYSTEM": "system"}.get(kind, event.actor_role) != event.actor_role:
-            return [f"actor {event.actor} cannot act in the role {event.actor_role}"]
+            return [
+                (
+                    Code.ACTOR_ROLE_MISMATCH,
+                    f"actor {event.actor} cannot act in the role {event.actor_role}",
+                )
+            ]
         role = self._certificate_role(verified.signer_certificate)
         if role is not None and role != event.actor_role:
-            return [f"signer certificate role {role} is not the event's role {event.actor_role}"]
+            return [
+                (
+                    Code.ACTOR_ROLE_MISMATCH,
+                    f"signer certificate role {role} is not the event's role {event.actor_role}",
+                )
+            ]
         if int(verified.signing_time.timestamp()) != int(event.timestamp.timestamp()):
             return [
-                f"CMS signing time {verified.signing_time.isoformat()} is not the event time "
-                f"{event.timestamp.isoformat()}"
+                (
+                    Code.SIGNING_TIME_MISMATCH,
+                    f"CMS signing time {verified.signing_time.isoformat()} is not the event "
+                    f"time {event.timestamp.isoformat()}",
+                )
             ]
         intermediates = [c for c in verified.certificates if c != verified.signer_certificate]
         try:
             self.validator.validate(verified.signer_certificate, intermediates, event.timestamp)
         except CertificateInvalid as exc:
-            return [f"signer certificate not valid at signing time: {exc.reason}"]
+            code = (
+                Code.SIGNER_CERT_REVOKED
+                if " revoked on " in exc.reason
+                else (Code.SIGNER_CERT_INVALID)
+            )
+            return [(code, f"signer certificate not valid at signing time: {exc.reason}")]
         state.signers.add(verified.subject_id)
         if position in state.event_tokens:
             state.signature_values[position] = (verified.signature_value, event.timestamp)
         return []
 
-    def _rule_reasons(self, event_type: str, event: LedgerAggregate.Event) -> list[str]:
+    def _rule_reasons(self, event_type: str, event: LedgerAggregate.Event) -> list[Reason]:
         if not event.rule_set:
             if event.rule_outcomes:
-                return ["rule outcomes recorded without a rule set version"]
+                return [
+                    (
+                        Code.RULE_OUTCOME_MISMATCH,
+                        "rule outcomes recorded without a rule set version",
+                    )
+                ]
             return []
         try:
             rule_set = self._rule_set(event.rule_set)
         except (ValueError, KeyError, FileNotFoundError) as exc:
-            return [f"unknown rule set {event.rule_set}: {exc}"]
-        return check_outcomes(rule_set, event, EVENT_STEPS.get(event_type))
+            return [(Code.RULE_SET_UNKNOWN, f"unknown rule set {event.rule_set}: {exc}")]
+        return [
+            (Code.RULE_OUTCOME_MISMATCH, problem)
+            for problem in check_outcomes(rule_set, event, EVENT_STEPS.get(event_type))
+        ]
 
     def _certificate_role(self, certificate: x509.Certificate) -> str | None:
         # By identity (the entry keeps the object alive): hashing a Certificate costs µs.
@@ -393,6 +542,10 @@ def check_outcomes(rule_set: RuleSet, event: LedgerAggregate.Event, step: str | 
     from ledger.controls import recheck_event
 
     return recheck_event(rule_set, event, step)[:1]
+
+
+class _NotLedgerEvent(Exception):
+    pass
 
 
 def _b64decode(text: str) -> bytes:

@@ -3,6 +3,11 @@
 Deterministic for a seed (values, not timestamps or keys): a few deferrals by hard
 rules, plausibility alerts acknowledged, a physician's override, adverse reactions,
 amendments and missing co-signatures.
+
+A day can follow earlier days in the same ledger (``make demo`` run twice): on a ledger that
+already holds donations the seed is salted with the ledger's size, so the donors are new people
+(not the same ones back within the 14-day platelet interval), and before anything is written
+`DemoDay.run` reserves a block of donation numbers none of which the ledger holds yet.
 """
 
 from __future__ import annotations
@@ -14,8 +19,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from uuid import UUID
 
-from ledger.donation import Step
+from eventsourcing.utils import get_topic
+
+from ledger.donation import Donation, Step
+from ledger.events import WorkflowError
 from ledger.identity import check_char
+from ledger.registry import number_index_id_for
 from ledger.signer import CredentialSigner
 from services.station import Station
 
@@ -71,10 +80,47 @@ def resident_id(rng: random.Random, birth: date, sex: str) -> str:
     return first17 + check_char(first17)
 
 
+#: The last six digits of a donation number (90006 YY NNNNNN) are the day's sequence.
+SEQUENCE_LIMIT = 999_999
+#: The most donations one simulated day may hold (so a fresh ledger always has the numbers).
+MAX_DONATIONS = 100_000
+
+
+def ledger_holds_donations(station: Station) -> bool:
+    """True when the ledger already holds a donation (an earlier simulated or real day)."""
+    topic = get_topic(Donation.DonorRegistered)
+    return bool(station.app.recorder.select_notifications(1, 1, topics=[topic]))
+
+
+def free_sequence_block(station: Station, start: int, count: int, year: int) -> int:
+    """The first sequence ``s >= start`` (else ``s >= 0``) such that the numbers ``s+1 ..
+    s+count`` of `year` are all unassigned in the ledger (a read-only look-up per number, made
+    before any write)."""
+    recorder = station.app.recorder
+    for candidate in (start, 0):
+        while candidate + count <= SEQUENCE_LIMIT:
+            taken = [
+                sequence
+                for sequence in range(candidate + 1, candidate + count + 1)
+                if recorder.select_events(
+                    number_index_id_for(f"90006{year % 100:02d}{sequence:06d}"), limit=1
+                )
+            ]
+            if not taken:
+                return candidate
+            candidate = taken[-1]
+    raise WorkflowError(
+        f"no run of {count} free donation numbers left for {year} after sequence {start}"
+    )
+
+
 class DemoDay:
     def __init__(self, station: Station, seed: int) -> None:
         self.station = station
-        self.rng = random.Random(seed)
+        # A fresh ledger keeps the plain seed (the same day as ever); a ledger with earlier
+        # days gets a stream of its own, so today's donors are not yesterday's.
+        salt = station.app.recorder.max_notification_id() if ledger_holds_donations(station) else 0
+        self.rng = random.Random(seed if not salt else f"{seed}:{salt}")
         self.summary = DemoSummary()
         self.today = datetime.now(UTC).date()
         self.sequence = self.rng.randrange(100000, 800000)
@@ -83,7 +129,13 @@ class DemoDay:
         self.sealed: list[tuple[UUID, CredentialSigner | None]] = []
         self.current_donor: CredentialSigner | None = None
 
+    def reserve_numbers(self, donations: int) -> None:
+        """Move the day's number sequence past any number the ledger already holds (reads only:
+        a clash found later would leave a donation half-recorded)."""
+        self.sequence = free_sequence_block(self.station, self.sequence, donations, self.today.year)
+
     def run(self, donations: int, progress: Callable[[], None] | None = None) -> DemoSummary:
+        self.reserve_numbers(donations)
         for _ in range(donations):
             self.one()
             if progress is not None:

@@ -34,6 +34,13 @@ class Settings(BaseSettings):
     batch_max_delay_ms: int = 500
     #: A running stamper issues a signed, timestamped checkpoint this often (0: only on demand).
     checkpoint_interval_s: float = 3600.0
+    #: Where every checkpoint is published as it is issued, out of the database administrator's
+    #: reach: a file path (one JSON line appended per checkpoint) or an http(s) URL that accepts
+    #: a POST of the checkpoint JSON and answers a GET with the JSON lines. Empty: none.
+    witness: str = ""
+    #: How long an event may stay outside every timestamp batch, beyond the batch delay, before
+    #: `ledger verify` says INDETERMINATE (ledger.verify_time.DEFAULT_PENDING_GRACE).
+    pending_grace_s: float = 3600.0
 
     @model_validator(mode="after")
     def _no_default_secret_in_production(self) -> Settings:

@@ -6,6 +6,7 @@ This is the only place that puts the floors together (docs/design.md).
 from __future__ import annotations
 
 import base64
+import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from ledger.signer import CredentialSigner
 from ledger.stores import EvidenceStore, persistence_env, postgres_setup
 from ledger.timestamping import BatchPolicy, Stamper
 from ledger.verify import LedgerVerifier
+from services import checkpoints
 from services.roster import DEMO_STAFF, SYSTEM_STAFF_ID, StaffMember
 from services.settings import Settings
 from signing.pki import StationPKI, subject_serial_number
@@ -33,6 +35,8 @@ from signing.secrets import StationSecrets
 from signing.timestamps import HttpTimeStamper, TimeStamper
 from signing.tsa import TimestampAuthority, TsaServer
 from signing.validation import CertificateValidator, signature_value
+
+log = logging.getLogger(__name__)
 
 
 class StationNotInitialised(RuntimeError):
@@ -203,9 +207,15 @@ class Station:
         )
 
     def _periodic_checkpoint(self) -> SignedCheckpoint:
-        return issue_checkpoint(
+        signed = issue_checkpoint(
             self.store, self.system, self.timestamper(), self.settings.station_id
         )
+        if self.settings.witness:
+            try:
+                checkpoints.publish(self.settings.witness, signed)
+            except checkpoints.WitnessError as exc:  # the stamper keeps running; verify warns
+                log.warning("%s", exc)
+        return signed
 
     def _signature_values(self, after: int, limit: int) -> list[tuple[int, bytes]]:
         out = []
@@ -222,11 +232,9 @@ class Station:
         return recorder
 
     def checkpoint(self) -> SignedCheckpoint:
-        """Stamp what is pending, then sign and timestamp the ledger's size and root."""
-        self.stamper().flush()
-        return issue_checkpoint(
-            self.store, self.system, self.timestamper(), self.settings.station_id
-        )
+        """Stamp what is pending, then sign and timestamp the ledger's size, root and chain
+        head, keep it and publish it to the witness (``LEDGER_WITNESS``) if one is set."""
+        return checkpoints.issue(self)
 
     # -- signers ------------------------------------------------------------------------------
 

@@ -39,13 +39,13 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers, timestamps
 from pyhanko_certvalidator import ValidationContext, registry
 
+from documents.forms.fonts import font_location
 from ledger.merkle import inclusion_proof, leaf_hash, root_from_leaves
 from signing.cms import sign_detached
 from signing.pki import Credential, StationPKI
 from signing.tsa import TimestampAuthority
 
-CJK_FONT = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
-CJK_FACE = 2  # Noto Sans CJK SC in the collection
+CJK_FONT, CJK_FACE = font_location()  # Noto Sans CJK SC: the pinned PyPI copy or Debian's
 DONATION_NO = "9000626123456"
 DONOR_NAME = "张𠀋华"  # 𠀋 (U+2000B) is outside GB2312 and the BMP
 ID_MASKED = "330106" + "*" * 12

@@ -8,29 +8,47 @@ characters (one full-font subsetting, about 0.2 to 0.5 s, rare once the common n
 are in); each document gets a small subset of the working font with exactly its characters
 (about 15 to 20 ms), which fpdf2 then embeds.
 
-The font is Noto Sans CJK SC (SIL Open Font License 1.1), from Debian's ``fonts-noto-cjk``
-(face 2 of ``NotoSansCJK-Regular.ttc``). It covers GB 18030's BMP hanzi, CJK Extension A and the
-Extension B-F characters of the 通用规范汉字表 (e.g. 𬌗 U+2C317); `FormFont.missing` names the
-characters of a text it lacks (a few rare Extension B names), which the renderer reports.
+The font is Noto Sans CJK SC (SIL Open Font License 1.1), face 2 of ``NotoSansCJK-Regular.ttc``
+(Noto CJK 2.004). `locate_font` takes it, in order, from ``LEDGER_FORM_FONT``, from PyPI's
+``noto-cjk-sans-otc`` (a dependency, so ``pip install`` brings it on any machine, no root needed;
+its file is byte-identical to Debian bookworm's, and its SHA-256 is pinned here and checked on
+every read), or from Debian's ``fonts-noto-cjk``. It covers GB 18030's BMP hanzi, CJK
+Extension A and the Extension B-F characters of the 通用规范汉字表 (e.g. 𬌗 U+2C317);
+`FormFont.missing` names the characters of a text it lacks (a few rare Extension B names), which
+the renderer reports.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib import resources
 from io import BytesIO
 from pathlib import Path
 
 from fontTools import subset  # type: ignore[import-untyped]
 from fontTools.ttLib import TTFont  # type: ignore[import-untyped]
 
+from signing.errors import LedgerError
+
 #: Where Debian's fonts-noto-cjk puts the font, and which face of the collection is SC.
 DEFAULT_FONT = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
 DEFAULT_FACE = 2
 FONT_ENV = "LEDGER_FORM_FONT"  # PATH or PATH#FACE
+#: The same file from PyPI (pyproject.toml pins the distribution; the digest pins the bytes:
+#: Noto CJK 2.004 as released 2022-01-27, identical to Debian bookworm's 1:20220127+repack1-1).
+FONT_PACKAGE = "noto_cjk_sans_otc"
+FONT_PACKAGE_FILE = "NotoSansCJK-Regular.ttc"
+FONT_DISTRIBUTION = "noto-cjk-sans-otc==0.0.1"
+PACKAGED_FONT_SHA256 = "b76b0433203017ca80401b2ee0dd69350349871c4b19d504c34dbdd80541690a"
+INSTALL_HINT = (
+    f"install it with `.venv/bin/pip install {FONT_DISTRIBUTION}` (or Debian's fonts-noto-cjk: "
+    f"`apt-get install fonts-noto-cjk`), or set {FONT_ENV}=PATH[#FACE]"
+)
 FACE_NAME = "Noto Sans CJK SC"
 
 #: Always in the working font: ASCII, general and CJK punctuation, full-width forms.
@@ -65,8 +83,19 @@ COMMON_NAME_CHARS = (
 _DROP = ["GPOS", "GDEF", "GSUB", "vmtx", "vhea", "VORG", "BASE", "DSIG", "JSTF", "MATH"]
 
 
-class FontUnavailable(RuntimeError):
-    """The form font is not installed where expected."""
+class FontUnavailable(LedgerError):
+    """The form font is not installed where expected, or is not the pinned file; the message
+    names the command that installs it."""
+
+
+@dataclass(frozen=True)
+class FontLocation:
+    """Where the form font was found; `sha256` is the digest its bytes must have (if pinned)."""
+
+    path: Path
+    face: int
+    source: str
+    sha256: str | None = None
 
 
 def _options(*, working: bool) -> subset.Options:
@@ -110,17 +139,26 @@ class DocumentFont:
 class FormFont:
     """One CJK face for a process; thread-safe."""
 
-    def __init__(self, path: Path, face: int = 0, seed: str = COMMON_NAME_CHARS) -> None:
+    def __init__(
+        self,
+        path: Path,
+        face: int = 0,
+        seed: str = COMMON_NAME_CHARS,
+        *,
+        sha256: str | None = None,
+    ) -> None:
         if not path.is_file():
-            raise FontUnavailable(
-                f"form font {path} is missing: install Debian's fonts-noto-cjk "
-                f"(or set {FONT_ENV}=PATH[#FACE] to another openly licensed CJK font)"
-            )
+            raise FontUnavailable(f"form font {path} is missing: {INSTALL_HINT}")
         self.path = path
         self.face = face
         self.seed = seed
         self._lock = threading.Lock()
         self._source = path.read_bytes()
+        if sha256 is not None and hashlib.sha256(self._source).hexdigest() != sha256:
+            raise FontUnavailable(
+                f"form font {path} is not the pinned file (SHA-256 {sha256[:16]}...): reinstall "
+                f"it with `.venv/bin/pip install --force-reinstall {FONT_DISTRIBUTION}`"
+            )
         full = TTFont(BytesIO(self._source), lazy=True, fontNumber=face if _is_ttc(path) else -1)
         self._cmap = frozenset(full.getBestCmap())
         full.close()
@@ -162,19 +200,54 @@ def _is_ttc(path: Path) -> bool:
     return path.suffix.lower() in (".ttc", ".otc")
 
 
-def font_location() -> tuple[Path, int]:
-    """The form font: ``LEDGER_FORM_FONT`` (PATH or PATH#FACE) or Debian's Noto Sans CJK SC."""
+def packaged_font() -> Path | None:
+    """The font file of the ``noto-cjk-sans-otc`` distribution, or None when not installed."""
+    try:
+        candidate = resources.files(FONT_PACKAGE).joinpath(FONT_PACKAGE_FILE)
+    except ModuleNotFoundError:
+        return None
+    path = Path(str(candidate))
+    return path if path.is_file() else None
+
+
+def locate_font() -> FontLocation:
+    """The form font: ``LEDGER_FORM_FONT`` (PATH or PATH#FACE, used as given), else PyPI's
+    pinned ``noto-cjk-sans-otc``, else Debian's ``fonts-noto-cjk``; `FontUnavailable` (one line
+    naming the install command) when none is there."""
     configured = os.environ.get(FONT_ENV, "").strip()
-    if not configured:
-        return DEFAULT_FONT, DEFAULT_FACE
-    path, _, face = configured.partition("#")
-    return Path(path), int(face or 0)
+    if configured:
+        path, _, face = configured.partition("#")
+        if face and not face.isdigit():
+            raise FontUnavailable(f"{FONT_ENV}={configured}: the face after # must be a number")
+        location = FontLocation(Path(path), int(face or 0), FONT_ENV)
+        if not location.path.is_file():
+            raise FontUnavailable(f"{FONT_ENV} names {path}, which is not a file: {INSTALL_HINT}")
+        return location
+    packaged = packaged_font()
+    if packaged is not None:
+        return FontLocation(
+            packaged, DEFAULT_FACE, f"PyPI {FONT_DISTRIBUTION}", PACKAGED_FONT_SHA256
+        )
+    if DEFAULT_FONT.is_file():
+        return FontLocation(DEFAULT_FONT, DEFAULT_FACE, "Debian fonts-noto-cjk")
+    raise FontUnavailable(f"the CJK form font (Noto Sans CJK SC) is not installed: {INSTALL_HINT}")
+
+
+def font_location() -> tuple[Path, int]:
+    """The form font's path and face (see `locate_font`)."""
+    location = locate_font()
+    return location.path, location.face
+
+
+def form_font(path: Path | None = None, face: int | None = None) -> FormFont:
+    """The process-wide `FormFont` (read and parsed once per path and face); without a path,
+    the one `locate_font` finds now (so a changed ``LEDGER_FORM_FONT`` is seen)."""
+    if path is None:
+        location = locate_font()
+        return _loaded(location.path, location.face if face is None else face, location.sha256)
+    return _loaded(path, face or 0, None)
 
 
 @lru_cache(maxsize=4)
-def form_font(path: Path | None = None, face: int | None = None) -> FormFont:
-    """The process-wide `FormFont` (read and parsed once per path and face)."""
-    if path is None:
-        path, default_face = font_location()
-        face = default_face if face is None else face
-    return FormFont(path, face or 0)
+def _loaded(path: Path, face: int, sha256: str | None) -> FormFont:
+    return FormFont(path, face, sha256=sha256)

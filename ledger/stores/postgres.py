@@ -4,7 +4,12 @@
 before it takes ``LOCK TABLE ... IN EXCLUSIVE MODE`` (a chain head read there is not serialised and
 two writers fork the chain) and it runs inside a psycopg pipeline, which hangs on a single save of
 several MB (shared/docs/pitfalls.md). Here one plain transaction takes the lock first, inserts the
-events, reads the head and writes the chain rows.
+events, reads the head and writes the chain rows. It keeps the library's retry (the same
+decorator and limits): after the server ends a session (restart, failover, an administrator's
+pg_terminate_backend) the pool drops the dead connection and the next attempt gets a new one.
+A retried insert is safe: the whole transaction either committed (then the retry hits the
+primary key and raises IntegrityError, as the library's does) or left nothing. The evidence
+methods retry likewise.
 """
 
 from __future__ import annotations
@@ -13,8 +18,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import psycopg
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore, PostgresFactory
+from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
 
 from ledger.canonical import GENESIS_HASH
@@ -32,6 +38,9 @@ from ledger.stores import (
     event_hashes_from,
     link_from_row,
 )
+
+#: eventsourcing's own retry policy for its PostgreSQL recorder methods.
+_RETRY = retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
 
 
 class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
@@ -114,6 +123,7 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
             *chain
         )
 
+    @_RETRY
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
@@ -143,11 +153,13 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
             )
         return positions
 
+    @_RETRY
     def select_chain(self, gt: int, limit: int) -> Sequence[ChainLink]:
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(self._sql_select_chain, (gt, limit))
             return [link_from_row(row) for row in curs.fetchall()]
 
+    @_RETRY
     def chain_head(self) -> ChainLink | None:
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(self._sql_chain_head)
@@ -156,6 +168,7 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
 
     # -- evidence: timestamp batches and checkpoints -------------------------------------------
 
+    @_RETRY
     def insert_batch(self, batch: Batch) -> None:
         try:
             with self.datastore.transaction(commit=True) as curs:
@@ -175,17 +188,20 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
         except (psycopg.errors.UniqueViolation, IntegrityError) as exc:
             raise BatchConflict(f"a batch starting at {batch.first_seq} exists") from exc
 
+    @_RETRY
     def select_batches(self) -> Sequence[Batch]:
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(self._sql_batches)
             return [batch_from_row(row) for row in curs.fetchall()]
 
+    @_RETRY
     def last_batch(self) -> Batch | None:
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(self._sql_last_batch)
             row = curs.fetchone()
             return batch_from_row(row) if row else None
 
+    @_RETRY
     def insert_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
         with self.datastore.transaction(commit=True) as curs:
             curs.execute(
@@ -199,11 +215,13 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
                 ),
             )
 
+    @_RETRY
     def select_checkpoints(self) -> Sequence[StoredCheckpoint]:
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(self._sql_checkpoints)
             return [checkpoint_from_row(r) for r in curs.fetchall()]
 
+    @_RETRY
     def count_chain(self, after: int = 0) -> int:
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(self._sql_count_chain, (after,))
@@ -211,10 +229,12 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
             assert row is not None
             return int(row["n"])
 
+    @_RETRY
     def insert_event_timestamps(self, rows: Sequence[tuple[int, bytes, str]]) -> None:
         with self.datastore.transaction(commit=True) as curs:
             curs.executemany(self._sql_insert_event_tokens, rows)
 
+    @_RETRY
     def select_event_timestamps(self) -> dict[int, tuple[bytes, str]]:
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(self._sql_event_tokens)

@@ -28,7 +28,7 @@ def _event_count(station: Station) -> int:
 def test_complete_donation_verifies(station: Station) -> None:
     complete(station)
     report = station.verifier().verify()
-    assert report.ok, report.failures
+    assert report.ok, report.issues()
     assert report.event_types["DonationRecordSealed"] == 1
     assert report.signatures == report.events
 

@@ -59,7 +59,7 @@ def test_two_writer_processes_append_without_forking_the_chain(
         ]
         assert len(sealed) == WRITERS * DONATIONS_PER_WRITER
         report = station.verifier().verify()
-        assert report.ok, report.failures[:3]
+        assert report.ok, report.issues()[:3]
 
 
 def test_a_save_of_several_megabytes_completes(pg_schema: str, tmp_path: Path) -> None:

@@ -46,7 +46,7 @@ def test_every_event_has_a_token_and_a_path_to_its_batch_root(sqlite_station: St
         )
         assert root.hex() == evidence.batch.root
     report = sqlite_station.verifier().verify()
-    assert report.ok, report.failures[:3]
+    assert report.ok, report.issues()[:3]
     assert report.pending == 0 and report.stamped == report.events
 
 
@@ -120,7 +120,7 @@ def test_appends_survive_a_tsa_outage_and_are_stamped_on_recovery(
     try:
         thread.stop(flush=True)
         report = sqlite_station.verifier().verify()
-        assert report.ok, report.failures[:3]
+        assert report.ok, report.issues()[:3]
         assert report.pending == 0
         assert report.stamped == report.events == len(_positions(sqlite_station))
         assert stamper.failures >= 1
@@ -152,7 +152,7 @@ def test_verify_since_a_checkpoint_accepts_a_ledger_that_only_grew(
     complete(sqlite_station)
     sqlite_station.stamper().flush()
     report = sqlite_station.verifier(since=kept).verify()
-    assert report.ok, report.failures[:3]
+    assert report.ok, report.issues()[:3]
     assert report.since_size == kept.size
 
 
@@ -172,7 +172,7 @@ def test_truncated_ledger_fails_verify_since(sqlite_station: Station, tmp_path: 
     db.close()
     report = sqlite_station.verifier(since=kept).verify()
     assert not report.ok
-    assert any("truncated or rolled back" in f.reason for f in report.failures)
+    assert any("truncated or rolled back" in f.message for f in report.issues())
 
 
 def test_rolled_back_and_forked_ledger_fails_verify_since(
@@ -195,7 +195,7 @@ def test_rolled_back_and_forked_ledger_fails_verify_since(
         station.stamper().flush()
         report = station.verifier(since=kept).verify()
         assert not report.ok
-        assert any("history was rewritten" in f.reason for f in report.failures)
+        assert any("history was rewritten" in f.message for f in report.issues())
 
 
 def test_a_token_moved_to_another_batch_fails(sqlite_station: Station) -> None:
@@ -210,7 +210,7 @@ def test_a_token_moved_to_another_batch_fails(sqlite_station: Station) -> None:
     db.close()
     report = sqlite_station.verifier().verify()
     assert not report.ok
-    assert "timestamp token does not verify" in report.failures[0].reason
+    assert "timestamp token does not verify" in report.issues()[0].message
 
 
 def test_per_event_mode_stamps_each_signature_value(sqlite_station: Station) -> None:
@@ -223,7 +223,7 @@ def test_per_event_mode_stamps_each_signature_value(sqlite_station: Station) -> 
     complete(sqlite_station)
     stamper.flush()
     report = sqlite_station.verifier().verify()
-    assert report.ok, report.failures[:3]
+    assert report.ok, report.issues()[:3]
     after = [p for p in _positions(sqlite_station)]
     tokens = sqlite_station.store.select_event_timestamps()
     assert len(tokens) >= 15  # every event of the second donation
@@ -240,8 +240,8 @@ def test_per_event_mode_stamps_each_signature_value(sqlite_station: Station) -> 
     db.close()
     report = sqlite_station.verifier().verify()
     assert not report.ok
-    assert report.failures[0].position == second
-    assert "signature timestamp does not verify" in report.failures[0].reason
+    assert report.issues()[0].position == second
+    assert "signature timestamp does not verify" in report.issues()[0].message
 
 
 def test_a_running_stamper_issues_periodic_checkpoints(sqlite_station: Station) -> None:

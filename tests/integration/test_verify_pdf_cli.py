@@ -85,7 +85,7 @@ def test_valid_form_json_report(
     )
     report = json.loads(capsys.readouterr().out)
     assert code == 0
-    assert report["ok"] is True and report["failures"] == []
+    assert report["verdict"] == "PASSED" and report["failures"] == [] and report["findings"] == []
     assert [s["field"] for s in report["signatures"]["signatures"]][:2] == ["Nurse", "Physician"]
     assert report["signatures"]["signatures"][2]["kind"] == "document timestamp"
     assert report["pdfa"]["claim"] == "PDF/A-3b"
@@ -168,3 +168,15 @@ def test_wired_into_the_ledger_command(
         cli.main(["verify-pdf", str(files["attacked.pdf"]), "--trust", str(files["root.pem"])]) == 1
     )
     assert cli.main(["verify-pdf", str(files["text.pdf"]), "--trust", str(files["root.pem"])]) == 2
+
+
+def test_attacked_form_json_findings_carry_codes_and_subjects(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [str(files["attacked.pdf"]), "--trust", str(files["root.pem"]), "--json"]
+    assert _run(_settings(tmp_path), *argv) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["version"] == 1 and report["verdict"] == "FAILED"
+    codes = {(f["code"], f["subject"]) for f in report["findings"]}
+    assert ("PDF_MODIFIED_AFTER_SIGNING", "signature 'Nurse' (revision 2)") in codes
+    assert len(report["findings"]) == len(report["failures"])

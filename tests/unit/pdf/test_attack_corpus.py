@@ -176,4 +176,4 @@ def test_each_attack_is_rejected_with_its_reason(
     code, _ = _cli(path, trust, "--json")
     assert code == 1
     printed = json.loads(capsys.readouterr().out)
-    assert printed["ok"] is False and printed["failures"] == failures
+    assert printed["verdict"] == "FAILED" and printed["failures"] == failures
