@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
+import subprocess
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -15,6 +17,7 @@ from uuid import UUID
 import pytest
 
 from api.cli import main
+from api.forms import produce_forms
 from documents.forms.model import FormKind
 from documents.forms.record import donation_record
 from documents.forms.templates import FormContext, build_form
@@ -376,3 +379,19 @@ def test_cli_amend_refuses_a_failure_and_records_an_override(
         make_settings(cli_env / "home", f"sqlite:///{cli_env / 'ledger.sqlite'}")
     ) as st:
         assert _count(st) == before + 1
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs pdftotext (poppler-utils)")
+def test_the_signed_consent_form_prints_the_override_not_a_pass(
+    station: Station, tmp_path: Path
+) -> None:
+    donation_id = _overridden(station)
+    paths = produce_forms(station, donation_id, tmp_path / "forms", None)
+    consent = next(p for p in paths if p.name.endswith("-consent.pdf"))
+    page = subprocess.run(
+        ["pdftotext", str(consent), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    flat = "".join(page.split())
+    assert "超控放行weight.female.min=20.0" in flat
+    assert "体重秤故障" in flat and "超控weight.female.min" in flat
+    assert "检查结论合格" not in flat
