@@ -439,13 +439,19 @@ class LedgerApp(Application[UUID]):
         *,
         strict: bool = True,
     ) -> list[dict[str, Any]]:
-        evaluation = self.rule_set.evaluate(step, values, context)
+        try:  # the rule engine refuses unusable values with ValueError: a refused command
+            evaluation = self.rule_set.evaluate(step, values, context)
+        except ValueError as exc:
+            raise WorkflowError(str(exc)) from exc
         known = {o.rule_id for o in evaluation.outcomes}
         if strict:
             for rule_id in [*overrides, *acknowledged]:
                 if rule_id not in known and step != Step.ASSESSMENT:
                     raise WorkflowError(f"rule {rule_id} does not apply to step {step}")
-        resolved = evaluation.resolve(overrides, acknowledged)
+        try:
+            resolved = evaluation.resolve(overrides, acknowledged)
+        except ValueError as exc:
+            raise WorkflowError(str(exc)) from exc
         return [dict(o.to_json()) for o in resolved.outcomes]
 
     def history_values(self, donation: Donation, planned_plasma_ml: int) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from ledger.merkle import (
 )
 from ledger.stores import ChainLink, EvidenceStore, StoredCheckpoint
 from ledger.timestamping import leaves_of
-from signing.errors import CertificateInvalid, SignatureInvalid
+from signing.errors import CertificateInvalid, LedgerError, SignatureInvalid
 from signing.timestamps import TimeStamper
 from signing.tsp_validation import verify_timestamp_token
 from signing.validation import CertificateValidator, verify_detached
@@ -35,7 +35,7 @@ from signing.validation import CertificateValidator, verify_detached
 FORMAT = "donation-ledger-checkpoint/1"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(LedgerError, ValueError):
     """A checkpoint file that cannot be read or does not verify."""
 
 

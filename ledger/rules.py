@@ -34,6 +34,7 @@ from types import MappingProxyType
 from typing import Any, cast
 
 from ledger.identity import age_on
+from signing.errors import LedgerError
 
 __all__ = [
     "CONTEXT_VALUES",
@@ -188,7 +189,7 @@ class RuleOutcome:
         )
 
 
-class RuleViolation(Exception):
+class RuleViolation(LedgerError):
     """A step is blocked by failed hard rules or unacknowledged alerts."""
 
     def __init__(self, blocking: Sequence[RuleOutcome]) -> None:

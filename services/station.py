@@ -28,6 +28,7 @@ from ledger.timestamping import BatchPolicy, Stamper
 from ledger.verify import LedgerVerifier
 from services.roster import DEMO_STAFF, SYSTEM_STAFF_ID, StaffMember
 from services.settings import Settings
+from signing.errors import LedgerError
 from signing.pki import StationPKI, subject_serial_number
 from signing.secrets import StationSecrets
 from signing.timestamps import HttpTimeStamper, TimeStamper
@@ -35,7 +36,7 @@ from signing.tsa import TimestampAuthority, TsaServer
 from signing.validation import CertificateValidator, signature_value
 
 
-class StationNotInitialised(RuntimeError):
+class StationNotInitialised(LedgerError):
     pass
 
 

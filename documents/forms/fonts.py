@@ -27,6 +27,8 @@ from pathlib import Path
 from fontTools import subset  # type: ignore[import-untyped]
 from fontTools.ttLib import TTFont  # type: ignore[import-untyped]
 
+from signing.errors import LedgerError
+
 #: Where Debian's fonts-noto-cjk puts the font, and which face of the collection is SC.
 DEFAULT_FONT = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
 DEFAULT_FACE = 2
@@ -65,7 +67,7 @@ COMMON_NAME_CHARS = (
 _DROP = ["GPOS", "GDEF", "GSUB", "vmtx", "vhea", "VORG", "BASE", "DSIG", "JSTF", "MATH"]
 
 
-class FontUnavailable(RuntimeError):
+class FontUnavailable(LedgerError, RuntimeError):
     """The form font is not installed where expected."""
 
 
