@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pydantic
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -25,44 +26,62 @@ from api.forms import producer_for
 from documents.forms.fonts import FontUnavailable, form_font
 from ledger.canonical import event_canonical_bytes
 from ledger.checkpoints import SignedCheckpoint
-from ledger.events import LedgerAggregate, WorkflowError
+from ledger.events import LedgerAggregate
 from ledger.report import Severity, Verdict
-from ledger.rules import _PARAMETER_TYPES as PARAMETER_TYPES
-from ledger.rules import check_parameter_value
-from ledger.stores import ChainReader, StoreURLError
+from ledger.stores import ChainReader
 from ledger.timestamping import StamperThread, inclusion_evidence
 from ledger.verify import VerificationReport
-from services import checkpoints, verification
+from services import checkpoints, staff, station_settings, verification
+from services.bugs import EXIT_BUG, report_bug
 from services.demo import MAX_DONATIONS, DemoDay
 from services.settings import Settings
 from services.station import Station, StationNotInitialised
-from signing.errors import LedgerError, SigningError
+from signing.errors import InputError, LedgerError, SigningError
 from signing.tsa import TsaServer
 
 console = Console(highlight=False)
 
 
-class UsageError(Exception):
+class UsageError(InputError):
     """Bad input: exit 2 with a one-line reason."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Expected failures (`LedgerError`) print one line and exit 2; anything
+    else is a bug: one line saying so and where its traceback went, exit 70 (EX_SOFTWARE)."""
     parser = _parser()
     args = parser.parse_args(argv)
+    settings: Settings | None = None
     try:
-        settings = Settings()
+        settings = _settings()
         result: int = args.handler(settings, args)
         return result
-    except (
-        UsageError,
-        WorkflowError,
-        StationNotInitialised,
-        StoreURLError,
-        SigningError,
-        ValueError,
-    ) as exc:
+    except LedgerError as exc:
         print(f"ledger: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("ledger: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        where = report_bug(exc, settings.home if settings is not None else None)
+        print(
+            f"ledger: internal error (a bug, please report it): {type(exc).__name__}: "
+            f"{_one_line(exc)}; {where}",
+            file=sys.stderr,
+        )
+        return EXIT_BUG
+
+
+def _settings() -> Settings:
+    """The environment's settings; a bad ``LEDGER_*`` value is bad input, not a bug."""
+    try:
+        return Settings()
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(
+            f"LEDGER_{'_'.join(str(p) for p in e['loc']).upper() or 'SETTINGS'}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise InputError(problems) from None
 
 
 def _one_line(exc: BaseException) -> str:
@@ -420,37 +439,29 @@ def cmd_amend(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_revoke(settings: Settings, args: argparse.Namespace) -> int:
     with Station.open(settings) as station:
-        try:
-            serial = station.revoke_staff(args.staff_id, args.reason, args.by)
-        except (SigningError, OSError) as exc:
-            raise UsageError(f"cannot revoke {args.staff_id}: {exc}") from exc
-        console.print(f"Revoked the certificate of {args.staff_id} (serial {serial:x})")
+        revoked = staff.revoke_staff(
+            station, staff.RevokeStaff(args.staff_id, args.reason, args.by)
+        )
+        console.print(
+            f"Revoked the certificate of {revoked.staff_id} (serial {revoked.serial_number:x})"
+        )
         return 0
 
 
 def cmd_station_show(settings: Settings, args: argparse.Namespace) -> int:
     with Station.open(settings) as station:
-        config = station.app.station()
-        print(json.dumps(config.parameters, ensure_ascii=False, indent=2))
+        parameters = station_settings.station_settings(station)
+        print(json.dumps(parameters, ensure_ascii=False, indent=2))
         return 0
 
 
 def cmd_station_set(settings: Settings, args: argparse.Namespace) -> int:
-    value = _json_or_text(args.value)
+    command = station_settings.ChangeStationSetting(
+        args.key, station_settings.parse_setting_value(args.value), args.reason, args.by
+    )
     with Station.open(settings) as station:
-        try:
-            admin = station.signer(args.by)
-        except (SigningError, OSError) as exc:
-            raise UsageError(f"no credential for staff {args.by}: {exc}") from exc
-        current = station.app.station().parameters.get(args.key)
-        if current is not None and type(current) is not type(value):
-            raise UsageError(
-                f"{args.key} holds {type(current).__name__}, not {type(value).__name__}"
-            )
-        if args.key in PARAMETER_TYPES:
-            check_parameter_value(args.key, value)  # ValueError: exit 2, nothing written
-        station.app.change_station_setting(admin, args.key, value, args.reason)
-        console.print(f"Station setting {args.key} = {value!r}")
+        changed = station_settings.change_station_setting(station, command)
+        console.print(f"Station setting {changed.key} = {changed.new_value!r}")
         return 0
 
 

@@ -31,13 +31,14 @@ from projections.quality_report import quality_report as compute_quality
 from projections.runner import PROJECTIONS, Projector, Views
 from services.settings import Settings
 from services.station import Station
+from signing.errors import InputError
 
 console = Console(highlight=False)
 
 Handler = Callable[[Settings, argparse.Namespace], int]
 
 
-class ReportError(ValueError):
+class ReportError(InputError, ValueError):
     """Bad input to a report (exit 2 with one line)."""
 
 

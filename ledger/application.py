@@ -561,9 +561,12 @@ class LedgerApp(Application[UUID]):
         """The step's outcomes as recorded (``derive_outcomes``, which the verifier re-runs).
         An override or acknowledgement must name a rule of the step (at eligibility, an
         override may concern a failure of an earlier step)."""
-        resolved = derive_outcomes(
-            self.rule_set, step, values, context, overrides=overrides, acknowledged=acknowledged
-        )
+        try:  # the rule engine refuses unusable values with ValueError: a refused command
+            resolved = derive_outcomes(
+                self.rule_set, step, values, context, overrides=overrides, acknowledged=acknowledged
+            )
+        except ValueError as exc:
+            raise WorkflowError(str(exc)) from exc
         known = {o.rule_id for o in resolved.outcomes}
         for rule_id in [*overrides, *acknowledged]:
             if rule_id not in known and step != Step.ASSESSMENT:

@@ -47,6 +47,8 @@ from typing import Any
 import rfc8785
 from eventsourcing.utils import get_topic
 
+from signing.errors import LedgerError
+
 #: Fields that carry evidence about the body and so cannot be part of it.
 EVIDENCE_FIELDS = frozenset({"signature", "event_hash"})
 #: Identity fields of every eventsourcing domain event, rendered under stable names.
@@ -58,7 +60,7 @@ GENESIS_HASH = "0" * 64
 UPCAST_FIELDS = "_fields_added_by_upcast"
 
 
-class CanonicalisationError(ValueError):
+class CanonicalisationError(LedgerError, ValueError):
     """A value cannot be represented in a canonical body (NaN, bytes, an unknown type)."""
 
 

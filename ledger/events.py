@@ -17,9 +17,10 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic
 
 from ledger.canonical import GENESIS_HASH, UPCAST_FIELDS, event_canonical_bytes, sha256_hex
+from signing.errors import LedgerError
 
 
-class WorkflowError(ValueError):
+class WorkflowError(LedgerError, ValueError):
     """A command that the donation's state or the signer's role does not allow."""
 
 

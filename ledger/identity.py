@@ -15,6 +15,8 @@ from datetime import date
 from enum import StrEnum
 from typing import Literal
 
+from signing.errors import InputError
+
 __all__ = [
     "MAX_OTHER_ID_LENGTH",
     "IdType",
@@ -40,7 +42,7 @@ MAX_OTHER_ID_LENGTH = 32
 Sex = Literal["M", "F"]
 
 
-class InvalidIdentity(ValueError):
+class InvalidIdentity(InputError, ValueError):
     """An ID number or a declared identity detail is not acceptable; the message says why."""
 
 

@@ -24,6 +24,8 @@ import hashlib
 from collections.abc import Sequence
 from enum import StrEnum
 
+from signing.errors import LedgerError
+
 __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
@@ -62,7 +64,7 @@ class MerkleErrorKind(StrEnum):
     ROOT_MISMATCH = "root mismatch"
 
 
-class MerkleVerificationError(Exception):
+class MerkleVerificationError(LedgerError):
     """A Merkle proof did not verify; ``kind`` says why."""
 
     def __init__(self, kind: MerkleErrorKind, message: str) -> None:

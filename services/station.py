@@ -30,6 +30,7 @@ from ledger.verify import LedgerVerifier
 from services import checkpoints
 from services.roster import DEMO_STAFF, SYSTEM_STAFF_ID, StaffMember
 from services.settings import Settings
+from signing.errors import LedgerError
 from signing.pki import StationPKI, subject_serial_number
 from signing.secrets import StationSecrets
 from signing.timestamps import HttpTimeStamper, TimeStamper
@@ -39,7 +40,7 @@ from signing.validation import CertificateValidator, signature_value
 log = logging.getLogger(__name__)
 
 
-class StationNotInitialised(RuntimeError):
+class StationNotInitialised(LedgerError):
     pass
 
 

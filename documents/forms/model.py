@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from signing.errors import LedgerError
+
 
 class FormKind(StrEnum):
     CONSENT = "consent"  # 无偿献血者知情同意及健康状况征询表
@@ -24,7 +26,7 @@ ALL_FORMS: tuple[FormKind, ...] = (FormKind.CONSENT, FormKind.REGISTRATION, Form
 FORMS_PARAMETER = "forms"
 
 
-class FormConfigError(ValueError):
+class FormConfigError(LedgerError, ValueError):
     """The station's ``forms`` parameter names no form or an unknown one."""
 
 

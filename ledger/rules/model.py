@@ -16,6 +16,8 @@ from datetime import date
 from enum import StrEnum
 from types import MappingProxyType
 
+from signing.errors import LedgerError
+
 Number = int | float
 Limit = Number | tuple[Number, Number]
 
@@ -141,7 +143,7 @@ class RuleOutcome:
         return f"{self.rule_id} ({self.outcome.value}: {self.value} {relation} {limit})"
 
 
-class RuleViolation(Exception):
+class RuleViolation(LedgerError):
     """A step is blocked by failed hard rules or unacknowledged alerts."""
 
     def __init__(self, blocking: Sequence[RuleOutcome]) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ledger.canonical import GENESIS_HASH
+from signing.errors import InputError
 
 if TYPE_CHECKING:
     import psycopg
@@ -162,7 +163,7 @@ def link_rows(
     return rows
 
 
-class StoreURLError(ValueError):
+class StoreURLError(InputError, ValueError):
     """A ``LEDGER_DB`` value that names no store we support."""
 
 
