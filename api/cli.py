@@ -22,7 +22,6 @@ from rich.table import Table
 
 from api import doctor, forms, verify_pdf
 from api.cli_reports import register as register_read_models
-from api.forms import producer_for
 from documents.forms.fonts import FontUnavailable, form_font
 from ledger.canonical import event_canonical_bytes
 from ledger.checkpoints import SignedCheckpoint
@@ -34,6 +33,7 @@ from ledger.verify import VerificationReport
 from services import checkpoints, staff, station_settings, verification
 from services.bugs import EXIT_BUG, report_bug
 from services.demo import MAX_DONATIONS, DemoDay
+from services.forms import producer_for
 from services.settings import Settings
 from services.station import Station, StationNotInitialised
 from signing.errors import InputError, LedgerError, SigningError

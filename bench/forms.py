@@ -78,7 +78,6 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 from rich.console import Console
 from rich.table import Table
 
-from api.forms import FormProducer, producer_for
 from bench.append import machine
 from bench.common import median
 from documents.forms.render import STATIC_TEXT
@@ -86,6 +85,7 @@ from documents.forms.templates import FIXED_TEXT
 from ledger.signer import CredentialSigner
 from ledger.timestamping import StamperThread
 from services.demo import DemoDay
+from services.forms import FormProducer, producer_for
 from services.settings import Settings
 from services.station import Station
 from signing.pades import PadesSigner, TimeStamperAdapter

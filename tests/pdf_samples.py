@@ -1,6 +1,6 @@
 """Signed PDF/A-3b samples built at test time: station PKI, local TSA, evidence, PAdES signatures.
 
-The shape follows what `api/forms.py` produces (fpdf2 PDF/A-3B with an embedded CJK font, the
+The shape follows what `services/forms.py` produces (fpdf2 PDF/A-3B with an embedded CJK font, the
 donation's evidence as associated files, pyHanko PAdES signatures, the last one B-LTA with a
 document timestamp from the station's TSA), built here directly so the verifier's tests do not
 wait for the form renderer. Nothing is checked in: keys and certificates are made per session

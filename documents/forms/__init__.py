@@ -2,5 +2,5 @@
 
 ``templates.build_form`` turns the DonationRecord view into a `model.Form`; ``evidence``
 gathers the associated files; ``render.render`` writes the PDF/A-3b; ``signing.pades`` signs it
-(the wiring is ``api/forms.py``).
+(the wiring is ``services/forms.py``).
 """

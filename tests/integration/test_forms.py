@@ -19,9 +19,9 @@ import pikepdf
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from api.forms import produce_forms, producer_for
 from documents.forms.model import ALL_FORMS
 from ledger.signer import CredentialSigner
+from services.forms import produce_forms, producer_for
 from services.station import Station
 from tests import workflow
 from tests.conftest import make_settings

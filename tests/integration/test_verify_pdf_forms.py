@@ -1,6 +1,6 @@
 """verify-pdf on the real forms: a simulated day on a SQLite station, then `produce_forms` for a
 sealed donation; each form holds under the station root, standard tools agree, and an attack on
-a real form is rejected. Skipped while `api.forms` is not importable."""
+a real form is rejected. Skipped while `services.forms` is not importable."""
 
 from __future__ import annotations
 
@@ -34,9 +34,9 @@ logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
 
 @pytest.fixture(scope="module")
 def forms(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Station, list[Path]]]:
-    produce: Any = getattr(pytest.importorskip("api.forms"), "produce_forms", None)
+    produce: Any = getattr(pytest.importorskip("services.forms"), "produce_forms", None)
     if produce is None:
-        pytest.skip("api.forms has no produce_forms yet")
+        pytest.skip("services.forms has no produce_forms yet")
     home = tmp_path_factory.mktemp("forms")
     settings = make_settings(home / "home", f"sqlite:///{home / 'l.sqlite'}")
     with Station.initialise(settings) as station:

@@ -17,7 +17,6 @@ from uuid import UUID
 import pytest
 
 from api.cli import main
-from api.forms import produce_forms
 from documents.forms.model import FormKind
 from documents.forms.record import donation_record
 from documents.forms.templates import FormContext, build_form
@@ -28,6 +27,7 @@ from ledger.events import WorkflowError
 from ledger.rules import Outcome
 from ledger.rules.amendments import AMENDMENT_POLICY, load_amendment_policy
 from projections.quality_report import quality_report
+from services.forms import produce_forms
 from services.station import Station
 from tests.conftest import make_settings
 from tests.unit.projections.builder import projected

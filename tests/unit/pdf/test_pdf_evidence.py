@@ -244,7 +244,7 @@ def test_without_pdftotext_the_text_is_not_matched(
 
 
 def test_the_forms_inclusion_file_shape(station: SampleStation, evidence: list[Attachment]) -> None:
-    """api/forms.py writes one inclusion.json with a list of paths."""
+    """services/forms.py writes one inclusion.json with a list of paths."""
     files = [f for f in _files(evidence) if not f.name.endswith(".proof.json")]
     bodies = [f.data for f in files if f.name.endswith(".json")]
     hashes = [hashlib.sha256(b).digest() for b in bodies]
