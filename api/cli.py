@@ -7,7 +7,6 @@ Exit codes: 0 success, 1 verification FAILED, 2 bad input or unusable state (one
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import sys
 import time
@@ -23,14 +22,11 @@ from rich.table import Table
 from api import doctor, forms, verify_pdf
 from api.cli_reports import register as register_read_models
 from documents.forms.fonts import FontUnavailable, form_font
-from ledger.canonical import event_canonical_bytes
 from ledger.checkpoints import SignedCheckpoint
-from ledger.events import LedgerAggregate
 from ledger.report import Severity, Verdict
-from ledger.stores import ChainReader
-from ledger.timestamping import StamperThread, inclusion_evidence
+from ledger.timestamping import StamperThread
 from ledger.verify import VerificationReport
-from services import checkpoints, staff, station_settings, verification
+from services import checkpoints, evidence, staff, station_settings, verification
 from services.bugs import EXIT_BUG, report_bug
 from services.demo import MAX_DONATIONS, DemoDay
 from services.forms import producer_for
@@ -466,61 +462,13 @@ def cmd_station_set(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_export_event(settings: Settings, args: argparse.Namespace) -> int:
-    with Station.open(settings) as station:
-        recorder: Any = station.app.recorder
-        notes = recorder.select_notifications(args.position, 1)
-        if not notes or notes[0].id != args.position:
-            raise UsageError(f"no event at position {args.position}")
-        event = station.app.mapper.to_domain_event(notes[0])
-        if not isinstance(event, LedgerAggregate.Event):
-            raise UsageError(f"position {args.position} holds no ledger event")
-        assert isinstance(recorder, ChainReader)
-        links = recorder.select_chain(args.position - 1, 1)
-        out: Path = args.out
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "event.json").write_bytes(event_canonical_bytes(event))
-        (out / "sig.p7s").write_bytes(base64.b64decode(event.signature))
-        (out / "chain.pem").write_bytes(station.pki.chain_pem())
-        link = links[0] if links and links[0].position == args.position else None
-        evidence = inclusion_evidence(station.store, args.position)
-        timing: dict[str, Any] = {"status": "pending"}
-        if evidence is not None:
-            (out / "token.tsr").write_bytes(evidence.batch.token)
-            (out / "batch_root.hex").write_text(evidence.batch.root + "\n")
-            timing = {
-                "status": "stamped",
-                "tsa_time": evidence.batch.gen_time,
-                "batch_root": evidence.batch.root,
-                "batch_first_position": evidence.batch.first_position,
-                "batch_size": evidence.batch.size,
-                "leaf_index": evidence.index,
-                "inclusion_path": [h.hex() for h in evidence.path],
-                "verify_token_with": (
-                    "openssl ts -verify -digest $(cat batch_root.hex) -in token.tsr "
-                    "-token_in -CAfile chain.pem"
-                ),
-            }
-        meta = {
-            "position": args.position,
-            "event_type": type(event).__name__,
-            "aggregate_id": str(event.originator_id),
-            "version": event.originator_version,
-            "actor": event.actor,
-            "event_hash": event.event_hash,
-            "chain_prev_hash": link.prev_hash if link else None,
-            "verify_with": (
-                "openssl cms -verify -binary -inform DER -in sig.p7s -content event.json "
-                "-CAfile chain.pem -out /dev/null && sha256sum event.json"
-            ),
-            "trusted_time": timing,
-        }
-        (out / "evidence.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2))
-        console.print(
-            f"Exported position {args.position} ({type(event).__name__}) to {out}: "
-            "event.json, sig.p7s, chain.pem, evidence.json"
-            + (", token.tsr, batch_root.hex" if evidence is not None else " (timestamp pending)")
-        )
-        return 0
+    exported = evidence.export_event(settings, evidence.ExportEvent(args.position, args.out))
+    console.print(
+        f"Exported position {exported.position} ({exported.event_type}) to {exported.out_dir}: "
+        + ", ".join(exported.files)
+        + ("" if exported.stamped else " (timestamp pending)")
+    )
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover
