@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from api.progress import progress_bar
 from services import reports
 from services.reports import ReportError
 from services.settings import Settings
@@ -95,31 +95,8 @@ def _print_json(document: dict[str, Any]) -> int:
     return 0
 
 
-@contextmanager
-def _progress() -> Iterator[Callable[[str, int, int], None]]:
-    """A progress bar that appears only if the use case reports progress."""
-    bar: list[tuple[Progress, Any]] = []
-
-    def advance(label: str, done: int, total: int) -> None:
-        if not bar:
-            progress = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=console,
-                transient=True,
-            )
-            progress.start()
-            bar.append((progress, progress.add_task(label, total=None)))
-        progress, task = bar[0]
-        progress.update(task, description=label, completed=done, total=total)
-
-    try:
-        yield advance
-    finally:
-        if bar:
-            bar[0][0].stop()
+def _progress() -> AbstractContextManager[Callable[[str, int, int], None]]:
+    return progress_bar(console)
 
 
 # -- rebuild --------------------------------------------------------------------------------------
