@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -53,6 +53,7 @@ __all__ = [
     "Rebuild",
     "Rebuilt",
     "ReportError",
+    "amendments_in",
     "amendments_report",
     "archive_queue",
     "audit_report",
@@ -695,17 +696,17 @@ class AmendmentsReport:
         )
 
 
-def amendments_report(
-    settings: Settings, query: AmendmentsQuery, progress: Progress | None = None
-) -> AmendmentsReport:
-    """From the audit-trail view, in log order."""
-    _check_period(query.start, query.end)
-    first, last = query.start.isoformat(), query.end.isoformat()
-    with open_views(settings, progress=progress) as opened:
-        trails = queries.audit_trails(opened.views)
-        signers = queries.signers(opened.views)
-        batches = opened.station.store.select_batches()
-    found: list[tuple[str, str, str, Mapping[str, Any]]] = []
+AmendmentFound = tuple[str, str, str, Mapping[str, Any]]
+
+
+def amendments_in(
+    trails: Iterable[Mapping[str, Any]], start: date, end: date
+) -> list[AmendmentFound]:
+    """(donation label, donation UUID, step, amendment entry) of every amendment in the audit
+    trails whose station day (UTC+8, as the quality report counts days) lies in [start, end],
+    in log order."""
+    first, last = start.isoformat(), end.isoformat()
+    found: list[AmendmentFound] = []
     for trail in trails:
         label = trail["donation_no"] or visit_reference(trail["donation_id"])
         for step_name, step in trail["steps"].items():
@@ -714,6 +715,19 @@ def amendments_report(
                 if first <= day <= last:
                     found.append((label, str(trail["donation_id"]), step_name, amendment))
     found.sort(key=lambda f: int(f[3]["position"]))
+    return found
+
+
+def amendments_report(
+    settings: Settings, query: AmendmentsQuery, progress: Progress | None = None
+) -> AmendmentsReport:
+    """From the audit-trail view, in log order."""
+    _check_period(query.start, query.end)
+    with open_views(settings, progress=progress) as opened:
+        trails = queries.audit_trails(opened.views)
+        signers = queries.signers(opened.views)
+        batches = opened.station.store.select_batches()
+    found = amendments_in(trails, query.start, query.end)
     stamped = trusted_times([int(f[3]["position"]) for f in found], batches)
     rows = tuple(
         AmendmentRow(
