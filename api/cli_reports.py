@@ -12,10 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.table import Table
@@ -28,6 +27,7 @@ from services.settings import Settings
 __all__ = ["ReportError", "register"]
 
 console = Console(highlight=False)
+T = TypeVar("T")
 
 REFERENCE_HELP = "donation number, visit reference (V + 12 hex) or UUID"
 
@@ -95,8 +95,10 @@ def _print_json(document: dict[str, Any]) -> int:
     return 0
 
 
-def _progress() -> AbstractContextManager[Callable[[str, int, int], None]]:
-    return progress_bar(console)
+def _call(use_case: Callable[..., T], settings: Settings, *command: Any) -> T:
+    """Run one use case of `services.reports` with a progress bar for a long catch-up."""
+    with progress_bar(console) as progress:
+        return use_case(settings, *command, progress)
 
 
 # -- rebuild --------------------------------------------------------------------------------------
@@ -104,8 +106,7 @@ def _progress() -> AbstractContextManager[Callable[[str, int, int], None]]:
 
 def cmd_rebuild(settings: Settings, args: argparse.Namespace) -> int:
     command = reports.Rebuild(tuple(args.projection) if args.projection else None, args.check)
-    with _progress() as progress:
-        rebuilt = reports.rebuild(settings, command, progress)
+    rebuilt = _call(reports.rebuild, settings, command)
     checking = " --check" if args.check else ""
     table = Table(title=f"ledger rebuild{checking} ({rebuilt.seconds:.2f} s)")
     for column in ("read model", "position", "incremental digest", "rebuilt digest", "result"):
@@ -145,8 +146,7 @@ def _percent(value: float | None) -> str:
 
 def cmd_report_quality(settings: Settings, args: argparse.Namespace) -> int:
     query = reports.QualityQuery(args.start, args.end, args.csv, args.chart)
-    with _progress() as progress:
-        result = reports.quality(settings, query, progress)
+    result = _call(reports.quality, settings, query)
     if args.json:
         return _print_json(result.to_json())
     report, titles = result.report, result.titles
@@ -245,9 +245,7 @@ def _named(donation: Any) -> str:
 
 
 def cmd_report_donation(settings: Settings, args: argparse.Namespace) -> int:
-    with _progress() as progress:
-        query = reports.DonationQuery(args.donation_no)
-        result = reports.donation_report(settings, query, progress)
+    result = _call(reports.donation_report, settings, reports.DonationQuery(args.donation_no))
     if args.json:
         return _print_json(result.to_json())
     h = result.header
@@ -336,8 +334,7 @@ def _audit_value(row: reports.AuditRow) -> str:
 
 def cmd_report_audit(settings: Settings, args: argparse.Namespace) -> int:
     query = reports.AuditQuery(args.donation_no, args.changes)
-    with _progress() as progress:
-        result = reports.audit_report(settings, query, progress)
+    result = _call(reports.audit_report, settings, query)
     if args.json:
         return _print_json(result.to_json())
     table = Table(
@@ -372,8 +369,7 @@ def cmd_report_audit(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_report_archive(settings: Settings, args: argparse.Namespace) -> int:
-    with _progress() as progress:
-        queue = reports.archive_queue(settings, progress)
+    queue = _call(reports.archive_queue, settings)
     if args.json:
         return _print_json(queue.to_json())
     table = Table(
@@ -411,8 +407,7 @@ def cmd_report_archive(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_report_amendments(settings: Settings, args: argparse.Namespace) -> int:
     query = reports.AmendmentsQuery(args.start, args.end)
-    with _progress() as progress:
-        result = reports.amendments_report(settings, query, progress)
+    result = _call(reports.amendments_report, settings, query)
     if args.json:
         return _print_json(result.to_json())
     table = Table(

@@ -197,26 +197,11 @@ class QualityResult:
             "quality",
             **{"from": report.start.isoformat(), "to": report.end.isoformat()},
             rates=[
-                {
-                    "metric": r.metric,
-                    "title": self.titles[r.metric],
-                    "dimension": r.dimension,
-                    "key": r.key,
-                    "numerator": r.numerator,
-                    "denominator": r.denominator,
-                    "value": r.value,
-                }
+                {**dataclasses.asdict(r), "title": self.titles[r.metric], "value": r.value}
                 for r in report.rates
             ],
             counts=[
-                {
-                    "count": c.count,
-                    "title": self.titles[c.count],
-                    "dimension": c.dimension,
-                    "key": c.key,
-                    "value": c.value,
-                }
-                for c in report.counts
+                {**dataclasses.asdict(c), "title": self.titles[c.count]} for c in report.counts
             ],
             counted=[
                 {
