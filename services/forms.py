@@ -51,10 +51,9 @@ from ledger.signer import CredentialSigner
 from ledger.stores import Batch
 from ledger.timestamping import inclusion_evidence
 from projections.eventtime import iso, recorded_at
-from services.references import resolve_donation, visit_reference
+from services.references import donation_id_for, visit_reference
 from services.settings import Settings
 from services.station import Station
-from services.views import open_views
 from signing.errors import SigningError
 from signing.pades import PadesSigner, SignatureSlot
 from signing.pki import Credential
@@ -355,13 +354,13 @@ class FormsWritten:
 def write_forms(settings: Settings, command: WriteForms) -> FormsWritten:
     """The ``ledger forms`` use case: refuses a reference that names no donation (`InputError`)
     and a donation that is not sealed (`WorkflowError`)."""
-    with open_views(settings) as opened:
-        station = opened.station
-        resolved = resolve_donation(opened.views, command.donation)
-        donation: Donation = station.app.donation(resolved.donation_id)
+    with Station.open(settings) as station:
+        donation_id = donation_id_for(station, command.donation)
+        donation: Donation = station.app.donation(donation_id)
         if donation.status != "sealed":
-            raise WorkflowError(f"donation {resolved.label} is not sealed yet")
+            label = donation.donation_no or visit_reference(donation_id)
+            raise WorkflowError(f"donation {label} is not sealed yet")
         out = command.out_dir if command.out_dir is not None else settings.home / "forms"
         started = time.perf_counter()
-        paths = produce_forms(station, resolved.donation_id, out, None)
+        paths = produce_forms(station, donation_id, out, None)
         return FormsWritten(tuple(paths), time.perf_counter() - started)

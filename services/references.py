@@ -8,8 +8,9 @@ the donation, and never changes (48 bits: a collision among a station's deferred
 checked for when resolving, and reported rather than guessed).
 
 `parse_reference` tells the three forms apart (garbage is an `InputError`); `resolve_donation`
-finds the donation in the donation record view. Every command that takes a donation (``ledger
-forms``, ``ledger report donation|audit``) goes through here.
+finds the donation in the donation record view (the reports), `donation_id_for` in the
+ledger (``ledger forms``: the view only for a visit reference). Every command that takes a
+donation goes through here.
 """
 
 from __future__ import annotations
@@ -21,8 +22,11 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
+from ledger.events import WorkflowError
 from projections import queries
 from projections.runner import Views
+from services.station import Station
+from services.views import station_views
 from signing.errors import InputError
 
 __all__ = [
@@ -30,6 +34,7 @@ __all__ = [
     "DonationRef",
     "RefKind",
     "ResolvedDonation",
+    "donation_id_for",
     "parse_reference",
     "resolve_donation",
     "visit_reference",
@@ -110,6 +115,22 @@ def resolve_donation(views: Views, text: str) -> ResolvedDonation:
         raise DonationNotFound(f"no donation with {ref.kind} {ref.value}")
     donation_id = UUID(str(record["donation_id"]))
     return ResolvedDonation(donation_id, str(record["donation_no"]), visit_reference(donation_id))
+
+
+def donation_id_for(station: Station, text: str) -> UUID:
+    """The donation `text` names, read from the ledger itself for a number or a UUID (no read
+    model needed, as ``ledger forms`` always did) and from the donation record view, caught up
+    first, for a visit reference. Errors as `resolve_donation`."""
+    ref = parse_reference(text)
+    try:
+        if ref.kind is RefKind.NUMBER:
+            return station.app.find_donation(ref.value)
+        if ref.kind is RefKind.UUID:
+            return station.app.donation(UUID(ref.value)).id
+    except WorkflowError:
+        raise DonationNotFound(f"no donation with {ref.kind} {ref.value}") from None
+    with station_views(station) as (views, _):
+        return resolve_donation(views, ref.value).donation_id
 
 
 def _by_visit_reference(views: Views, reference: str) -> dict[str, Any] | None:

@@ -30,14 +30,12 @@ class OpenedViews:
 
 
 @contextmanager
-def open_views(
-    settings: Settings, *, catch_up: bool = True, progress: Progress | None = None
-) -> Iterator[OpenedViews]:
-    """The station with its read models, caught up with the log unless ``catch_up`` is False."""
-    with (
-        Station.open(settings) as station,
-        closing(Views.open(persistence_env(settings.db))) as views,
-    ):
+def station_views(
+    station: Station, *, catch_up: bool = True, progress: Progress | None = None
+) -> Iterator[tuple[Views, Projector]]:
+    """The read models of an open station, caught up with the log unless ``catch_up`` is
+    False."""
+    with closing(Views.open(persistence_env(station.settings.db))) as views:
         projector = Projector(station.app.recorder, station.app.mapper, views)
         if catch_up:
             behind = projector.head() - min(projector.position(n) for n in views.projections)
@@ -45,4 +43,16 @@ def open_views(
             projector.catch_up(
                 progress=(lambda done, total: told("catching up", done, total)) if told else None
             )
+        yield views, projector
+
+
+@contextmanager
+def open_views(
+    settings: Settings, *, catch_up: bool = True, progress: Progress | None = None
+) -> Iterator[OpenedViews]:
+    """The station with its read models, caught up with the log unless ``catch_up`` is False."""
+    with (
+        Station.open(settings) as station,
+        station_views(station, catch_up=catch_up, progress=progress) as (views, projector),
+    ):
         yield OpenedViews(station, views, projector)
