@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -52,6 +53,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ledger: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`ledger report ... --json | head`): not a bug. Point stdout at
+        # /dev/null so the interpreter's final flush does not raise again, and exit as a shell
+        # does for SIGPIPE (128 + 13). The recipe of the Python docs (library/signal.html).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except Exception as exc:
         where = report_bug(exc, settings.home if settings is not None else None)
         print(
