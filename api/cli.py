@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from api import doctor, forms, verify_pdf
+from api import doctor, forms, verify_pdf, webserve
 from api.cli_reports import register as register_read_models
 from documents.forms.fonts import FontUnavailable, form_font
 from ledger.canonical import event_canonical_bytes
@@ -183,6 +183,7 @@ def _parser() -> argparse.ArgumentParser:
     forms.register(sub)
     verify_pdf.register(sub)
     doctor.register(sub)
+    webserve.register(sub)
     register_read_models(sub)
 
     p = sub.add_parser("export-event", help="write one event's evidence for openssl")

@@ -1,0 +1,374 @@
+"""The JSON API under /api/v1: parse the request, call one service function, format the answer.
+
+Request and response models are apart; rules, file formats and SQL live in services/.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, File, Header, Request, UploadFile, status
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import OAuth2PasswordRequestForm
+from pydantic import BaseModel, Field
+
+from api.web.auth import (
+    Admin,
+    Amender,
+    AnyUser,
+    Archivist,
+    Auditor,
+    Caller,
+    Ctx,
+    Quality,
+    Reader,
+    Staff,
+    Verifier,
+    signing_staff,
+)
+from api.web.context import WebContext
+from services import amend, steps, users, web_reads
+from services.staff import staff_signer
+from signing.errors import LedgerError
+
+router = APIRouter(prefix="/api/v1")
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=200,
+        description="a key per logical request: a retry with the same key records once",
+    ),
+]
+
+
+# -- models ------------------------------------------------------------------------------------
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_at: datetime
+
+
+class UserOut(BaseModel):
+    username: str
+    role: str
+    staff_id: str | None
+
+
+class RegistrationIn(BaseModel):
+    id_type: str = "resident_id"
+    id_number: str = Field(min_length=1, max_length=40)
+    name: str = Field(min_length=1, max_length=60)
+    sex: Literal["M", "F"]
+    birth_date: date
+    phone: str = Field(min_length=5, max_length=20)
+    product: str
+    appointment_id: str | None = None
+
+
+class RegisteredOut(BaseModel):
+    donation_id: str
+
+
+class StepOut(BaseModel):
+    donation_id: str
+    donation_no: str
+    step: str
+    version: int
+    event_hash: str
+    status: str
+    rule_outcomes: list[dict[str, Any]]
+
+
+class AmendmentIn(BaseModel):
+    step: str
+    field: str
+    new_value: str | int | float | bool
+    reason: str = Field(min_length=1)
+    override_reason: str = ""
+    acknowledged: list[str] = []
+
+
+class AmendedOut(BaseModel):
+    donation_id: str
+    donation_no: str
+    step: str
+    field: str
+    old_value: Any
+    new_value: Any
+    version: int
+    event_hash: str
+    rule_outcomes: list[dict[str, Any]]
+
+
+class UserIn(BaseModel):
+    username: str
+    role: str
+    password: str | None = None
+    staff_id: str | None = None
+
+
+class UserAddedOut(UserOut):
+    generated_password: str | None = Field(
+        None, description="shown once, when no password was given"
+    )
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _idempotent(
+    ctx: WebContext,
+    who: Caller,
+    key: str | None,
+    request_parts: tuple[Any, ...],
+    run: Callable[[], dict[str, Any]],
+) -> JSONResponse:
+    """Run once per (user, Idempotency-Key): a retry gets the first answer, not a new event."""
+    with ctx.lock:
+        if key is None:
+            return JSONResponse(run(), status.HTTP_201_CREATED)
+        digest = users.request_digest(*request_parts)
+        prior = ctx.users.claim(who.user.username, key, digest)
+        if prior is not None:
+            return JSONResponse(prior[1], prior[0], headers={"Idempotent-Replayed": "true"})
+        try:
+            body = run()
+        except BaseException:
+            ctx.users.release(who.user.username, key)
+            raise
+        ctx.users.settle(who.user.username, key, status.HTTP_201_CREATED, body)
+        return JSONResponse(body, status.HTTP_201_CREATED)
+
+
+def _user_out(user: users.User) -> dict[str, Any]:
+    return {"username": user.username, "role": user.role, "staff_id": user.staff_id}
+
+
+# -- auth --------------------------------------------------------------------------------------
+
+
+@router.post("/auth/token", response_model=TokenOut, tags=["auth"])
+def token(
+    request: Request, ctx: Ctx, form: Annotated[OAuth2PasswordRequestForm, Depends()]
+) -> TokenOut:
+    """OAuth2 password grant: ``username``, ``password`` -> a bearer token."""
+    now = datetime.now(UTC)
+    remote = request.client.host if request.client else ""
+    user = ctx.users.login(form.username, form.password, remote, now)
+    access, session = ctx.users.open_session(user, now)
+    return TokenOut(access_token=access, expires_at=session.expires_at)
+
+
+@router.post("/auth/logout", status_code=204, tags=["auth"])
+def logout(ctx: Ctx, who: AnyUser) -> Response:
+    ctx.users.close_session(who.token)
+    return Response(status_code=204)
+
+
+@router.get("/me", response_model=UserOut, tags=["auth"])
+def me(who: AnyUser) -> dict[str, Any]:
+    return _user_out(who.user)
+
+
+# -- station -----------------------------------------------------------------------------------
+
+
+@router.post("/donations", status_code=201, response_model=RegisteredOut, tags=["station"])
+def register(
+    ctx: Ctx, who: Staff, body: RegistrationIn, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    """Register a visit at the desk, signed by the logged-in clerk."""
+    staff_id = signing_staff(who)
+    command = steps.RegisterDonation(staff_id=staff_id, **body.model_dump())
+
+    def run() -> dict[str, Any]:
+        return {"donation_id": str(steps.register_donation(ctx.station, command).donation_id)}
+
+    return _idempotent(ctx, who, idempotency_key, ("register", body.model_dump()), run)
+
+
+@router.get("/donations/{donation}", tags=["station"])
+def donation(ctx: Ctx, who: Reader, donation: str) -> dict[str, Any]:
+    """The donation's record as it stands (number or id), personal data masked."""
+    return ctx.call(lambda station: web_reads.donation_view(station, donation))
+
+
+@router.post(
+    "/donations/{donation}/steps/{step}",
+    status_code=201,
+    response_model=StepOut,
+    tags=["station"],
+)
+def record_step(
+    ctx: Ctx,
+    who: Staff,
+    donation: str,
+    step: str,
+    payload: dict[str, Any],
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Record a step (``services.steps.STEP_NAMES``) with its values, signed by the logged-in
+    staff member's own certificate; the rule outcomes are those of the service."""
+    staff_id = signing_staff(who)
+    command = steps.RecordStep(donation, step, payload, staff_id)
+
+    def run() -> dict[str, Any]:
+        done = steps.record_step(ctx.station, command)
+        return {
+            "donation_id": str(done.donation_id),
+            "donation_no": done.donation_no,
+            "step": done.step,
+            "version": done.version,
+            "event_hash": done.event_hash,
+            "status": done.status,
+            "rule_outcomes": [dict(o) for o in done.rule_outcomes],
+        }
+
+    parts = ("step", donation, step, payload)
+    return _idempotent(ctx, who, idempotency_key, parts, run)
+
+
+@router.post(
+    "/donations/{donation}/amendments",
+    status_code=201,
+    response_model=AmendedOut,
+    tags=["station"],
+)
+def amend_record(
+    ctx: Ctx,
+    who: Amender,
+    donation: str,
+    body: AmendmentIn,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Correct one value with a reason, signed by the logged-in user's own certificate."""
+    staff_id = signing_staff(who)
+    command = amend.AmendRecord(
+        donation,
+        body.step,
+        body.field,
+        body.new_value,
+        body.reason,
+        staff_id,
+        body.override_reason,
+        tuple(body.acknowledged),
+    )
+
+    def run() -> dict[str, Any]:
+        done = amend.amend_record(ctx.station, command)
+        return {
+            "donation_id": str(done.donation_id),
+            "donation_no": done.donation_no,
+            "step": done.step,
+            "field": done.field,
+            "old_value": done.old_value,
+            "new_value": done.new_value,
+            "version": done.version,
+            "event_hash": done.event_hash,
+            "rule_outcomes": [dict(o) for o in done.rule_outcomes],
+        }
+
+    parts = ("amend", donation, body.model_dump())
+    return _idempotent(ctx, who, idempotency_key, parts, run)
+
+
+# -- quality -----------------------------------------------------------------------------------
+
+
+@router.get("/quality/amendments", tags=["quality"])
+def amendments(
+    ctx: Ctx, who: Quality, month: str = "", step: str = "", staff: str = ""
+) -> list[dict[str, Any]]:
+    """Every amendment with prior and new value, who, when, why; filter by month (YYYY-MM),
+    step and staff id."""
+    where = web_reads.AmendmentFilter(month, step, staff)
+    return ctx.call(lambda station: web_reads.amendments(station, where))
+
+
+@router.get("/quality/amendments.csv", tags=["quality"], response_class=Response)
+def amendments_csv(
+    ctx: Ctx, who: Quality, month: str = "", step: str = "", staff: str = ""
+) -> Response:
+    where = web_reads.AmendmentFilter(month, step, staff)
+    rows = ctx.call(lambda station: web_reads.amendments(station, where))
+    out = io.StringIO()
+    columns = ["donation_no", "step", "field", "old_value", "new_value", "staff", "at", "reason"]
+    writer = csv.DictWriter(out, columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="amendments.csv"'},
+    )
+
+
+@router.get("/quality/missing-signatures", tags=["quality"])
+def missing_signatures(ctx: Ctx, who: Quality) -> list[dict[str, Any]]:
+    return ctx.call(web_reads.missing_signatures)
+
+
+# -- archivist ---------------------------------------------------------------------------------
+
+
+@router.get("/archive/queue", tags=["archive"])
+def archive_queue(ctx: Ctx, who: Archivist) -> list[dict[str, Any]]:
+    """Sealed, completed donations not archived yet (catalogue names: surname only)."""
+    return ctx.call(web_reads.archive_queue_items)
+
+
+# -- regulator ---------------------------------------------------------------------------------
+
+
+@router.post("/verify/pdf", tags=["verify"])
+def verify_pdf(
+    ctx: Ctx,
+    who: Verifier,
+    file: Annotated[UploadFile, File(description="the signed PDF")],
+    trust: Annotated[
+        UploadFile | None, File(description="PEM trust roots (default: the station's)")
+    ] = None,
+) -> dict[str, Any]:
+    """The typed verification report of one signed PDF (docs/verification.md)."""
+    data = file.file.read()
+    trust_pem = trust.file.read() if trust is not None else None
+    name = file.filename or "upload.pdf"
+    report = ctx.call(lambda station: web_reads.verify_pdf_upload(station, data, name, trust_pem))
+    return report.to_json()
+
+
+@router.get("/verify/ledger", tags=["verify"])
+def verify_ledger(ctx: Ctx, who: Auditor) -> dict[str, Any]:
+    """The whole ledger verified now, as `ledger verify --json`."""
+    return ctx.call(web_reads.verify_ledger_now).to_json()
+
+
+# -- admin -------------------------------------------------------------------------------------
+
+
+@router.get("/users", response_model=list[UserOut], tags=["admin"])
+def list_users(ctx: Ctx, who: Admin) -> list[dict[str, Any]]:
+    return [_user_out(u) for u in ctx.users.users()]
+
+
+@router.post("/users", status_code=201, response_model=UserAddedOut, tags=["admin"])
+def add_user(ctx: Ctx, who: Admin, body: UserIn) -> dict[str, Any]:
+    def known(staff_id: str) -> bool:
+        try:
+            ctx.call(lambda station: staff_signer(station, staff_id))
+        except LedgerError:
+            return False
+        return True
+
+    added = users.add_user(
+        ctx.users, users.AddUser(body.username, body.role, body.password, body.staff_id), known
+    )
+    return {**_user_out(added.user), "generated_password": added.generated_password}

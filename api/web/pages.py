@@ -1,0 +1,462 @@
+"""Server-rendered pages (Jinja2) for each role; they work at phone width and need no script.
+
+Login sets a session cookie (HttpOnly, SameSite=Strict, Secure over HTTPS); every form carries
+the session's CSRF token, which `api.web.auth.caller` checks on each POST (the login form uses
+a double-submit cookie, as there is no session yet). Without a session a page answers 401 with
+the login form; with a role the page does not allow, 403.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import types
+import typing
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel
+
+from api.web.auth import SESSION_COOKIE, Caller, Ctx, caller, require
+from services import amend, steps, users, web_reads
+from services.staff import staff_signer
+from signing.errors import InputError, LedgerError
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+router = APIRouter(include_in_schema=False)
+
+LOGIN_CSRF_COOKIE = "ledger_login_csrf"
+HOME = {
+    "staff": "/staff",
+    "quality": "/quality",
+    "archivist": "/archivist",
+    "regulator": "/regulator",
+    "admin": "/admin",
+    "channel": "/channel",
+}
+
+StaffPage = Annotated[Caller, Depends(require("staff"))]
+AmendPage = Annotated[Caller, Depends(require("staff", "quality"))]
+DonationPage = Annotated[Caller, Depends(require("staff", "quality", "archivist", "regulator"))]
+QualityPage = Annotated[Caller, Depends(require("quality"))]
+ArchivistPage = Annotated[Caller, Depends(require("archivist"))]
+RegulatorPage = Annotated[Caller, Depends(require("regulator", "quality", "archivist"))]
+AdminPage = Annotated[Caller, Depends(require("admin"))]
+ChannelPage = Annotated[Caller, Depends(require("channel"))]
+AnyPage = Annotated[Caller, Depends(caller)]
+
+
+def render(
+    request: Request, name: str, who: Caller | None, status_code: int = 200, **values: Any
+) -> HTMLResponse:
+    context = {"who": who, "csrf": who.session.csrf if who else "", "home": HOME, **values}
+    return templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+def login_page(request: Request, message: str = "", status_code: int = 200) -> HTMLResponse:
+    token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
+    response = render(request, "login.html", None, status_code, message=message, login_csrf=token)
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+# -- login ---------------------------------------------------------------------------------------
+
+
+@router.get("/login")
+def login_form(request: Request) -> HTMLResponse:
+    return login_page(request)
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    ctx: Ctx,
+    username: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not expected or not secrets.compare_digest(expected, csrf_token):
+        return login_page(request, "the form expired: please log in again", 403)
+    now = datetime.now(UTC)
+    remote = request.client.host if request.client else ""
+    try:
+        user = ctx.users.login(username, password, remote, now)
+    except LedgerError as exc:
+        return login_page(request, str(exc), 401)
+    token, _ = ctx.users.open_session(user, now)
+    response = RedirectResponse(HOME[user.role], status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        max_age=int(users.SESSION_FOR.total_seconds()),
+    )
+    response.delete_cookie(LOGIN_CSRF_COOKIE)
+    return response
+
+
+@router.post("/logout")
+def logout(ctx: Ctx, who: AnyPage) -> Response:
+    ctx.users.close_session(who.token)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.get("/")
+def index(who: AnyPage) -> Response:
+    return RedirectResponse(HOME[who.user.role], status_code=303)
+
+
+# -- staff ---------------------------------------------------------------------------------------
+
+
+@router.get("/staff")
+def staff_home(request: Request, who: StaffPage, donation: str = "") -> Response:
+    if donation.strip():
+        return RedirectResponse(f"/staff/donations/{quote(donation.strip())}", status_code=303)
+    return render(request, "staff.html", who)
+
+
+@router.get("/staff/donations/{donation}")
+def donation_page(
+    request: Request, ctx: Ctx, who: DonationPage, donation: str, message: str = ""
+) -> Response:
+    try:
+        view = ctx.call(lambda station: web_reads.donation_view(station, donation))
+    except LedgerError as exc:
+        return render(request, "message.html", who, 404, message=str(exc))
+    return render(
+        request,
+        "donation.html",
+        who,
+        view=view,
+        key=donation,
+        steps=steps.STEP_NAMES,
+        message=message,
+    )
+
+
+class FieldSpec(BaseModel):
+    name: str
+    kind: Literal["text", "number", "bool", "lines", "pairs", "choice"]
+    required: bool
+    choices: list[str] = []
+    default: str = ""
+
+
+def field_specs(model: type[BaseModel]) -> list[FieldSpec]:
+    """Form inputs for a step's payload model."""
+    specs = []
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        origin = typing.get_origin(annotation)
+        args = typing.get_args(annotation)
+        if origin in (types.UnionType, typing.Union):
+            annotation = next(a for a in args if a is not type(None))
+            origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+        default = "" if info.is_required() or info.default in (None, (), "") else info.default
+        if annotation is bool:
+            kind = "bool"
+        elif annotation in (int, float):
+            kind = "number"
+        elif origin is Literal:
+            kind = "choice"
+        elif origin is tuple:
+            kind = "lines"
+        elif origin is dict:
+            kind = "pairs"
+        else:
+            kind = "text"
+        specs.append(
+            FieldSpec(
+                name=name,
+                kind=kind,  # type: ignore[arg-type]
+                required=info.is_required(),
+                choices=[str(a) for a in args] if kind == "choice" else [],
+                default="" if isinstance(default, dict) else str(default),
+            )
+        )
+    return specs
+
+
+def form_payload(specs: list[FieldSpec], form: Any) -> dict[str, Any]:
+    """The step payload from the submitted form; the service checks types and ranges."""
+    payload: dict[str, Any] = {}
+    for spec in specs:
+        raw = form.get(spec.name)
+        text = raw.strip() if isinstance(raw, str) else ""
+        if spec.kind == "bool":
+            payload[spec.name] = text in ("true", "on", "1", "yes")
+        elif spec.kind == "lines":
+            payload[spec.name] = [line.strip() for line in text.splitlines() if line.strip()]
+        elif spec.kind == "pairs":
+            pairs: dict[str, Any] = {}
+            for line in text.splitlines():
+                if not line.strip():
+                    continue
+                key, sep, value = line.partition("=")
+                if not sep:
+                    raise InputError(f"{spec.name}: write one key=value a line, not {line!r}")
+                value = value.strip()
+                lowered = value.lower()
+                if lowered in ("yes", "true", "no", "false"):
+                    pairs[key.strip()] = lowered in ("yes", "true")
+                else:
+                    pairs[key.strip()] = value
+            payload[spec.name] = pairs
+        elif text:
+            payload[spec.name] = text
+    return payload
+
+
+@router.get("/staff/donations/{donation}/steps/{step}")
+def step_form(request: Request, who: StaffPage, donation: str, step: str) -> Response:
+    model = steps.PAYLOADS.get(step)
+    if model is None:
+        return render(request, "message.html", who, 404, message=f"unknown step {step!r}")
+    return render(
+        request, "step.html", who, key=donation, step=step, fields=field_specs(model), message=""
+    )
+
+
+@router.post("/staff/donations/{donation}/steps/{step}")
+async def record_step(
+    request: Request, ctx: Ctx, who: StaffPage, donation: str, step: str
+) -> Response:
+    from starlette.concurrency import run_in_threadpool
+
+    model = steps.PAYLOADS.get(step)
+    if model is None:
+        return render(request, "message.html", who, 404, message=f"unknown step {step!r}")
+    specs = field_specs(model)
+    form = await request.form()
+    try:
+        payload = form_payload(specs, form)
+        if not who.user.staff_id:
+            raise InputError(f"user {who.user.username} has no staff certificate")
+        command = steps.RecordStep(donation, step, payload, who.user.staff_id)
+        done = await run_in_threadpool(ctx.call, lambda s: steps.record_step(s, command))
+    except LedgerError as exc:
+        return render(
+            request,
+            "step.html",
+            who,
+            400,
+            key=donation,
+            step=step,
+            fields=specs,
+            values={k: v for k, v in form.items() if isinstance(v, str)},
+            message=str(exc),
+        )
+    key = done.donation_no or str(done.donation_id)
+    note = quote(f"{step} recorded (version {done.version})")
+    return RedirectResponse(f"/staff/donations/{key}?message={note}", status_code=303)
+
+
+@router.get("/staff/donations/{donation}/amend")
+def amend_form(request: Request, ctx: Ctx, who: AmendPage, donation: str) -> Response:
+    try:
+        view = ctx.call(lambda station: web_reads.donation_view(station, donation))
+    except LedgerError as exc:
+        return render(request, "message.html", who, 404, message=str(exc))
+    return render(request, "amend.html", who, key=donation, view=view, message="", values={})
+
+
+@router.post("/staff/donations/{donation}/amend")
+def amend_post(
+    request: Request,
+    ctx: Ctx,
+    who: AmendPage,
+    donation: str,
+    step: Annotated[str, Form()],
+    field: Annotated[str, Form()],
+    new_value: Annotated[str, Form()],
+    reason: Annotated[str, Form()] = "",
+    override_reason: Annotated[str, Form()] = "",
+) -> Response:
+    values = {"step": step, "field": field, "new_value": new_value, "reason": reason}
+    try:
+        if not who.user.staff_id:
+            raise InputError(f"user {who.user.username} has no staff certificate")
+        command = amend.AmendRecord(
+            donation, step, field, _value(new_value), reason, who.user.staff_id, override_reason
+        )
+        done = ctx.call(lambda station: amend.amend_record(station, command))
+    except LedgerError as exc:
+        try:
+            view = ctx.call(lambda station: web_reads.donation_view(station, donation))
+        except LedgerError:
+            view = None
+        return render(
+            request, "amend.html", who, 400, key=donation, view=view, message=str(exc),
+            values=values,
+        )  # fmt: skip
+    note = quote(f"{step}.{field} amended: {done.old_value!r} -> {done.new_value!r}")
+    key = done.donation_no or str(done.donation_id)
+    return RedirectResponse(f"/staff/donations/{key}?message={note}", status_code=303)
+
+
+def _value(text: str) -> Any:
+    """A typed value from a form: JSON (36.8, true) or the text itself."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return text
+    return value if isinstance(value, str | int | float | bool) else text
+
+
+# -- quality -------------------------------------------------------------------------------------
+
+
+@router.get("/quality")
+def quality_home(
+    request: Request, ctx: Ctx, who: QualityPage, month: str = "", step: str = "", staff: str = ""
+) -> Response:
+    where = web_reads.AmendmentFilter(month.strip(), step.strip(), staff.strip())
+    rows = ctx.call(lambda station: web_reads.amendments(station, where))
+    missing = ctx.call(web_reads.missing_signatures)
+    query = f"month={quote(where.month)}&step={quote(where.step)}&staff={quote(where.staff)}"
+    return render(
+        request,
+        "quality.html",
+        who,
+        rows=rows,
+        missing=missing,
+        where=where,
+        query=query,
+        steps=steps.STEP_NAMES,
+    )
+
+
+# -- archivist -----------------------------------------------------------------------------------
+
+
+@router.get("/archivist")
+def archivist_home(request: Request, ctx: Ctx, who: ArchivistPage) -> Response:
+    items = ctx.call(web_reads.archive_queue_items)
+    return render(request, "archivist.html", who, items=items)
+
+
+# -- regulator -----------------------------------------------------------------------------------
+
+
+@router.get("/regulator")
+def regulator_home(request: Request, who: RegulatorPage) -> Response:
+    return render(request, "regulator.html", who, message="")
+
+
+@router.post("/regulator/verify-pdf")
+def regulator_verify_pdf(
+    request: Request,
+    ctx: Ctx,
+    who: RegulatorPage,
+    file: Annotated[UploadFile, File()],
+    trust: Annotated[UploadFile | None, File()] = None,
+) -> Response:
+    data = file.file.read()
+    trust_pem = trust.file.read() if trust is not None and trust.filename else None
+    name = file.filename or "upload.pdf"
+    try:
+        report = ctx.call(
+            lambda station: web_reads.verify_pdf_upload(station, data, name, trust_pem)
+        )
+    except LedgerError as exc:
+        return render(request, "regulator.html", who, 422, message=str(exc))
+    document = report.to_json()
+    return render(
+        request,
+        "report.html",
+        who,
+        report=document,
+        signatures=document.get("signatures", {}).get("signatures", []),
+        download=json.dumps(document, ensure_ascii=False, indent=2),
+    )
+
+
+@router.post("/regulator/verify-ledger")
+def regulator_verify_ledger(request: Request, ctx: Ctx, who: RegulatorPage) -> Response:
+    document = ctx.call(web_reads.verify_ledger_now).to_json()
+    return render(
+        request,
+        "report.html",
+        who,
+        report=document,
+        signatures=[],
+        download=json.dumps(document, ensure_ascii=False, indent=2),
+    )
+
+
+# -- admin ---------------------------------------------------------------------------------------
+
+
+@router.get("/admin")
+def admin_home(request: Request, ctx: Ctx, who: AdminPage) -> Response:
+    return render(
+        request, "admin.html", who, users=ctx.users.users(), roles=users.ROLES, message=""
+    )
+
+
+@router.post("/admin/users")
+def admin_add_user(
+    request: Request,
+    ctx: Ctx,
+    who: AdminPage,
+    username: Annotated[str, Form()],
+    role: Annotated[str, Form()],
+    staff_id: Annotated[str, Form()] = "",
+) -> Response:
+    def known(staff: str) -> bool:
+        try:
+            ctx.call(lambda station: staff_signer(station, staff))
+        except LedgerError:
+            return False
+        return True
+
+    try:
+        added = users.add_user(
+            ctx.users, users.AddUser(username.strip(), role, None, staff_id.strip() or None), known
+        )
+        message = f"user {added.user.username} added; password (shown once): "
+        message += str(added.generated_password)
+        status_code = 200
+    except LedgerError as exc:
+        message, status_code = str(exc), 400
+    return render(
+        request,
+        "admin.html",
+        who,
+        status_code,
+        users=ctx.users.users(),
+        roles=users.ROLES,
+        message=message,
+    )
+
+
+# -- channel -------------------------------------------------------------------------------------
+
+
+@router.get("/channel")
+def channel_home(request: Request, who: ChannelPage) -> Response:
+    return render(
+        request,
+        "message.html",
+        who,
+        message="Booking and online pre-registration are not available yet.",
+    )

@@ -1,0 +1,222 @@
+"""Read use cases of the HTTP API and pages: a donation (masked), the amendments and missing
+signatures for the quality manager, the archive queue, and verification of an uploaded PDF.
+
+Personal data leaves here masked: ID numbers (first 6 characters, `ledger.identity.mask_id`),
+phone numbers (first 3 and last 4 digits), names (surname only), birth dates (year only).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.utils import get_topic
+
+from documents.pdf_verify import PdfVerificationReport
+from ledger.donation import Donation
+from ledger.verify import VerificationReport
+from projections.archive_queue import surname_only
+from projections.queries import archive_queue
+from projections.runner import Projector, Views
+from services.station import Station
+from services.steps import find_donation
+from services.verification import verify_pdf_file, verify_station
+from signing.errors import InputError
+
+MASKED_FIELDS = {"phone", "name", "birth_date", "donor_ref", "id_number_masked"}
+
+
+def mask_phone(phone: str) -> str:
+    digits = str(phone)
+    if len(digits) <= 7:
+        return "*" * len(digits)
+    return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
+
+
+def _masked_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(values)
+    if "phone" in out:
+        out["phone"] = mask_phone(str(out["phone"]))
+    if "name" in out:
+        out["name"] = surname_only(str(out["name"]))
+    if "birth_date" in out:
+        out["birth_date"] = str(out["birth_date"])[:4]
+    out.pop("donor_ref", None)
+    return out
+
+
+def donation_view(station: Station, key: str) -> dict[str, Any]:
+    """A donation as recorded now: its steps (values masked), rule outcomes, co-signatures,
+    amendments (prior and new value, who, when, why) and missing signature slots."""
+    donation_id = find_donation(station, key)
+    donation = station.app.donation(donation_id)
+    return _view(donation_id, donation)
+
+
+def _view(donation_id: UUID, donation: Donation) -> dict[str, Any]:
+    steps = {
+        name: {
+            "actor": entry["actor"],
+            "timestamp": str(entry["timestamp"]),
+            "version": entry["version"],
+            "event_hash": entry["event_hash"],
+            "values": _masked_values(entry["values"]),
+            "rule_outcomes": list(entry.get("rule_outcomes", ())),
+        }
+        for name, entry in donation.steps.items()
+    }
+    return {
+        "donation_id": str(donation_id),
+        "donation_no": donation.donation_no,
+        "status": str(donation.status),
+        "product": donation.product,
+        "version": int(donation.version),
+        "steps": steps,
+        "amendments": [{**a, "timestamp": str(a["timestamp"])} for a in donation.amendments],
+        "cosignatures": {
+            slot: {**c, "timestamp": str(c["timestamp"])}
+            for slot, c in donation.cosignatures.items()
+        },
+        "reactions": list(donation.reactions),
+        "required_slots": list(donation.required_slots),
+        "missing_slots": donation.missing_slots(),
+    }
+
+
+# -- quality ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AmendmentFilter:
+    month: str = ""  # YYYY-MM
+    step: str = ""
+    staff: str = ""  # a staff id, e.g. P001
+
+
+def _events(station: Station, topic: str) -> Iterator[Any]:
+    recorder: Any = station.app.recorder
+    mapper = station.app.mapper
+    start = 1
+    while True:
+        notes = recorder.select_notifications(start, 500, topics=[topic])
+        if not notes:
+            return
+        for note in notes:
+            yield mapper.to_domain_event(note)
+        start = notes[-1].id + 1
+
+
+def amendments(station: Station, where: AmendmentFilter) -> list[dict[str, Any]]:
+    """Every amendment in the ledger, oldest first: donation, step, field, prior and new value
+    (never hidden), who, when, reason, overrides."""
+    numbers: dict[UUID, str] = {}
+    out = []
+    for event in _events(station, get_topic(Donation.RecordAmended)):
+        when = str(event.timestamp.isoformat())
+        staff = str(event.actor).removeprefix("STAFF:")
+        if where.month and not when.startswith(where.month):
+            continue
+        if where.step and event.step != where.step:
+            continue
+        if where.staff and staff != where.staff:
+            continue
+        donation_id = event.originator_id
+        if donation_id not in numbers:
+            numbers[donation_id] = station.app.donation(donation_id).donation_no
+        out.append(
+            {
+                "donation_no": numbers[donation_id],
+                "donation_id": str(donation_id),
+                "step": event.step,
+                "field": event.field,
+                "old_value": event.old_value,
+                "new_value": event.new_value,
+                "staff": staff,
+                "at": when,
+                "reason": event.reason,
+                "overrides": dict(event.overrides),
+            }
+        )
+    return out
+
+
+def missing_signatures(station: Station) -> list[dict[str, Any]]:
+    """Each co-signature slot a sealed donation left unsigned: donation, slot, step, role."""
+    out = []
+    for event in _events(station, get_topic(Donation.DonationRecordSealed)):
+        if not event.missing_slots:
+            continue
+        number = station.app.donation(event.originator_id).donation_no
+        for slot in event.missing_slots:
+            out.append(
+                {
+                    "donation_no": number,
+                    "donation_id": str(event.originator_id),
+                    "slot": slot.get("slot", ""),
+                    "step": slot.get("step", ""),
+                    "role": slot.get("role", ""),
+                    "sealed_at": event.timestamp.isoformat(),
+                }
+            )
+    return out
+
+
+# -- archivist -------------------------------------------------------------------------------
+
+
+def archive_queue_items(station: Station) -> list[dict[str, Any]]:
+    """Sealed, completed donations not archived yet (the ArchiveQueue view, caught up first);
+    names as the catalogue shows them (surname only)."""
+    from ledger.stores import persistence_env
+
+    with closing(Views.open(persistence_env(station.settings.db))) as views:
+        Projector(station.app.recorder, station.app.mapper, views).catch_up(names=["archive_queue"])
+        items = archive_queue(views)
+    return [
+        {
+            "donation_no": i.get("donation_no", ""),
+            "donation_id": i.get("donation_id", ""),
+            "sealed_at": i.get("sealed_at") or "",
+            "donor": i.get("catalogue", {}).get("name", ""),
+            "collected_on": i.get("catalogue", {}).get("collected_on") or "",
+            "ready": bool(i.get("ready", False)),
+            "missing_signatures": int(i.get("missing_signatures", 0)),
+        }
+        for i in items
+    ]
+
+
+# -- regulator -------------------------------------------------------------------------------
+
+MAX_UPLOAD = 50 * 1024 * 1024
+
+
+def verify_pdf_upload(
+    station: Station, data: bytes, name: str, trust_pem: bytes | None = None
+) -> PdfVerificationReport:
+    """Verify an uploaded signed PDF as `ledger verify-pdf` does, against the station's trust
+    roots or the PEM certificates the regulator uploaded. `PdfUnreadable` for an unusable file."""
+    if not data:
+        raise InputError("the uploaded file is empty")
+    if len(data) > MAX_UPLOAD:
+        raise InputError(f"the uploaded file is larger than {MAX_UPLOAD // 2**20} MB")
+    safe = Path(name or "upload.pdf").name
+    with tempfile.TemporaryDirectory(prefix="ledger-upload-") as tmp:
+        path = Path(tmp) / safe
+        path.write_bytes(data)
+        trust = None
+        if trust_pem:
+            trust = Path(tmp) / "trust.pem"
+            trust.write_bytes(trust_pem)
+        report = verify_pdf_file(station.settings, path, trust)
+    return report
+
+
+def verify_ledger_now(station: Station) -> VerificationReport:
+    """The whole ledger, as `ledger verify`."""
+    return verify_station(station)
