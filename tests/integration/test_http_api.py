@@ -484,3 +484,24 @@ def test_static_css_is_served_from_the_package(web: Web) -> None:
     answer = web.client().get("/static/ledger.css")
     assert answer.status_code == 200 and "max-width" in answer.text
     assert Path(__file__).exists()
+
+
+@pytest.mark.postgres
+def test_the_api_records_a_step_on_postgresql(pg_schema: str, tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "home", pg_schema)
+    Station.initialise(settings).close()
+    add_users(settings)
+    app = create_app(settings)
+    with TestClient(app) as client:
+        station: Station = app.state.ctx.station
+        donation_id = registered(station, sequence=31)
+        headers = {"Authorization": f"Bearer {login(client, 'nurse').json()['access_token']}"}
+        consent = {"answers": {}, "consent": True, "fingerprint_verified": True}
+        url = f"/api/v1/donations/{donation_id}/steps/informed_consent"
+        answer = client.post(url, json=consent, headers={**headers, "Idempotency-Key": "pg-1"})
+        assert answer.status_code == 201, answer.text
+        again = client.post(url, json=consent, headers={**headers, "Idempotency-Key": "pg-1"})
+        assert again.json() == answer.json()
+        assert "informed_consent" in station.app.donation(donation_id).steps
+        denied = client.get("/api/v1/users", headers=headers)
+        assert denied.status_code == 403
