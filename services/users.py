@@ -36,6 +36,8 @@ from signing.errors import InputError, LedgerError
 ROLES = ("staff", "quality", "archivist", "regulator", "admin", "channel")
 #: Roles whose actions sign ledger events: their users name the staff id of their certificate.
 SIGNING_ROLES = ("staff", "quality")
+#: Roles that may name a certificate (an administrator signs setting changes and revocations).
+CERTIFICATE_ROLES = (*SIGNING_ROLES, "admin")
 MAX_FAILURES = 5
 LOCK_FOR = timedelta(minutes=15)
 SESSION_FOR = timedelta(hours=8)
@@ -370,8 +372,10 @@ def add_user(store: UserStore, command: AddUser, known_staff: Callable[[str], bo
             )
         if not known_staff(staff_id):
             raise InputError(f"no staff certificate {staff_id} at this station")
-    elif staff_id is not None:
+    elif staff_id is not None and command.role not in CERTIFICATE_ROLES:
         raise InputError(f"a {command.role} user signs nothing: no --staff-id")
+    elif staff_id is not None and not known_staff(staff_id):
+        raise InputError(f"no staff certificate {staff_id} at this station")
     generated = None
     password = command.password
     if password is None:

@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import closing
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -21,6 +22,7 @@ from documents.pdf_verify import PdfVerificationReport
 from ledger.donation import Donation
 from ledger.verify import VerificationReport
 from projections.archive_queue import surname_only
+from projections.quality_report import metric_dimensions, metric_titles, quality_report
 from projections.queries import archive_queue
 from projections.runner import Projector, Views
 from services.station import Station
@@ -220,3 +222,52 @@ def verify_pdf_upload(
 def verify_ledger_now(station: Station) -> VerificationReport:
     """The whole ledger, as `ledger verify`."""
     return verify_station(station)
+
+
+# -- quality rates ---------------------------------------------------------------------------
+
+#: The rates drawn on the quality page's chart (seed 003 indicators).
+CHART_RATES = (
+    "record_modification_rate",
+    "field_modification_rate",
+    "staff_missing_signature_rate",
+    "donor_missing_signature_rate",
+)
+
+
+def quality_rates(station: Station, start: date, end: date) -> dict[str, Any]:
+    """Every rate of docs/metrics.md over [start, end] (station days), in all and by month,
+    from the QualityMetrics view (caught up first)."""
+    if end < start:
+        raise InputError(f"the period ends ({end}) before it starts ({start})")
+    from ledger.stores import persistence_env
+
+    with closing(Views.open(persistence_env(station.settings.db))) as views:
+        Projector(station.app.recorder, station.app.mapper, views).catch_up(
+            names=["quality_metrics"]
+        )
+        report = quality_report(views["quality_metrics"].view, start, end)
+    titles = metric_titles()
+    months = report.months()
+    rates = []
+    for metric in metric_dimensions():
+        total = report.rate(metric)
+        rates.append(
+            {
+                "metric": metric,
+                "title": titles[metric],
+                "numerator": total.numerator,
+                "denominator": total.denominator,
+                "value": total.value,
+                "by_month": [
+                    {
+                        "month": month,
+                        "numerator": (r := report.rate(metric, "month", month)).numerator,
+                        "denominator": r.denominator,
+                        "value": r.value,
+                    }
+                    for month in months
+                ],
+            }
+        )
+    return {"start": start.isoformat(), "end": end.isoformat(), "months": months, "rates": rates}

@@ -32,8 +32,10 @@ from api.web.auth import (
 )
 from api.web.context import WebContext
 from services import amend, steps, users, web_reads
+from services import staff as staff_service
+from services import station_settings as station_settings_service
 from services.staff import staff_signer
-from signing.errors import LedgerError
+from signing.errors import InputError, LedgerError
 
 router = APIRouter(prefix="/api/v1")
 
@@ -316,6 +318,49 @@ def missing_signatures(ctx: Ctx, who: Quality) -> list[dict[str, Any]]:
     return ctx.call(web_reads.missing_signatures)
 
 
+def _period(start: date | None, end: date | None) -> tuple[date, date]:
+    """The period of the rates: default the last twelve months to today."""
+    end = end or datetime.now(UTC).date()
+    if start is None:
+        month = end.month - 11
+        year = end.year + (month - 1) // 12
+        start = date(year, (month - 1) % 12 + 1, 1)
+    return start, end
+
+
+@router.get("/quality/rates", tags=["quality"])
+def quality_rates(
+    ctx: Ctx, who: Quality, start: date | None = None, end: date | None = None
+) -> dict[str, Any]:
+    """Monthly modification and missing-signature rates (docs/metrics.md) over [start, end]."""
+    first, last = _period(start, end)
+    return ctx.call(lambda station: web_reads.quality_rates(station, first, last))
+
+
+@router.get("/quality/rates.csv", tags=["quality"], response_class=Response)
+def quality_rates_csv(
+    ctx: Ctx, who: Quality, start: date | None = None, end: date | None = None
+) -> Response:
+    first, last = _period(start, end)
+    rates = ctx.call(lambda station: web_reads.quality_rates(station, first, last))
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["metric", "title", "month", "numerator", "denominator", "rate"])
+    for rate in rates["rates"]:
+        rows = [{"month": "all", **rate}, *rate["by_month"]]
+        for row in rows:
+            value = "" if row["value"] is None else f"{row['value']:.6f}"
+            writer.writerow(
+                [rate["metric"], rate["title"], row["month"], row["numerator"],
+                 row["denominator"], value]
+            )  # fmt: skip
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="quality-rates.csv"'},
+    )
+
+
 # -- archivist ---------------------------------------------------------------------------------
 
 
@@ -351,6 +396,16 @@ def verify_ledger(ctx: Ctx, who: Auditor) -> dict[str, Any]:
     return ctx.call(web_reads.verify_ledger_now).to_json()
 
 
+class SettingIn(BaseModel):
+    key: str
+    value: Any
+    reason: str
+
+
+class RevocationIn(BaseModel):
+    reason: str
+
+
 # -- admin -------------------------------------------------------------------------------------
 
 
@@ -372,3 +427,31 @@ def add_user(ctx: Ctx, who: Admin, body: UserIn) -> dict[str, Any]:
         ctx.users, users.AddUser(body.username, body.role, body.password, body.staff_id), known
     )
     return {**_user_out(added.user), "generated_password": added.generated_password}
+
+
+@router.get("/station/settings", tags=["admin"])
+def station_settings(ctx: Ctx, who: Admin) -> dict[str, Any]:
+    return ctx.call(station_settings_service.station_settings)
+
+
+@router.post("/station/settings", tags=["admin"])
+def change_station_setting(ctx: Ctx, who: Admin, body: SettingIn) -> dict[str, Any]:
+    """Change one station parameter with a reason, validated by the service and signed by the
+    administrator's own certificate."""
+    command = station_settings_service.ChangeStationSetting(
+        body.key, body.value, body.reason, signing_staff(who)
+    )
+    changed = ctx.call(
+        lambda station: station_settings_service.change_station_setting(station, command)
+    )
+    return {"key": changed.key, "old_value": changed.old_value, "new_value": changed.new_value}
+
+
+@router.post("/staff/{staff_id}/revoke", tags=["admin"])
+def revoke_staff(ctx: Ctx, who: Admin, staff_id: str, body: RevocationIn) -> dict[str, Any]:
+    """Revoke a staff certificate (a CRL entry and a signed event); it can sign no more."""
+    if not body.reason.strip():
+        raise InputError("a revocation needs a reason")
+    command = staff_service.RevokeStaff(staff_id, body.reason, signing_staff(who))
+    revoked = ctx.call(lambda station: staff_service.revoke_staff(station, command))
+    return {"staff_id": revoked.staff_id, "serial_number": format(revoked.serial_number, "x")}

@@ -12,7 +12,7 @@ import json
 import secrets
 import types
 import typing
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
@@ -23,7 +23,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
 
 from api.web.auth import SESSION_COOKIE, Caller, Ctx, caller, require
-from services import amend, steps, users, web_reads
+from services import amend, staff, station_settings, steps, users, web_reads
 from services.staff import staff_signer
 from signing.errors import InputError, LedgerError
 
@@ -345,6 +345,59 @@ def quality_home(
     )
 
 
+CHART_HEIGHT = 160
+BAR = 9
+
+
+def chart(rates: dict[str, Any]) -> dict[str, Any]:
+    """Bars of the chart's rates by month, as SVG geometry (no script, no image file)."""
+    shown = [r for r in rates["rates"] if r["metric"] in web_reads.CHART_RATES]
+    values = [m["value"] or 0.0 for r in shown for m in r["by_month"]]
+    top = max([*values, 0.01])
+    group = BAR * len(shown) + 12
+    bars = []
+    for i, month in enumerate(rates["months"]):
+        for j, rate in enumerate(shown):
+            value = rate["by_month"][i]["value"] or 0.0
+            height = round(CHART_HEIGHT * value / top, 1)
+            bars.append(
+                {
+                    "x": 40 + i * group + j * BAR,
+                    "y": CHART_HEIGHT - height + 10,
+                    "height": height,
+                    "series": j,
+                    "label": f"{rate['title']} {month}: {value:.1%}",
+                }
+            )
+    return {
+        "width": 40 + group * len(rates["months"]) + 10,
+        "height": CHART_HEIGHT + 40,
+        "bars": bars,
+        "bar": BAR - 1,
+        "series": [r["title"] for r in shown],
+        "top": f"{top:.1%}",
+        "labels": [{"x": 40 + i * group, "month": m[2:]} for i, m in enumerate(rates["months"])],
+    }
+
+
+@router.get("/quality/rates")
+def quality_rates_page(
+    request: Request,
+    ctx: Ctx,
+    who: QualityPage,
+    start: date | None = None,
+    end: date | None = None,
+) -> Response:
+    from api.web.api_routes import _period
+
+    first, last = _period(start, end)
+    try:
+        rates = ctx.call(lambda station: web_reads.quality_rates(station, first, last))
+    except LedgerError as exc:
+        return render(request, "message.html", who, 400, message=str(exc))
+    return render(request, "rates.html", who, rates=rates, chart=chart(rates))
+
+
 # -- archivist -----------------------------------------------------------------------------------
 
 
@@ -406,11 +459,70 @@ def regulator_verify_ledger(request: Request, ctx: Ctx, who: RegulatorPage) -> R
 # -- admin ---------------------------------------------------------------------------------------
 
 
+def admin_page(
+    request: Request, ctx: Ctx, who: Caller, message: str = "", status_code: int = 200
+) -> HTMLResponse:
+    parameters = ctx.call(station_settings.station_settings)
+    shown = {k: json.dumps(v, ensure_ascii=False) for k, v in parameters.items()}
+    return render(
+        request,
+        "admin.html",
+        who,
+        status_code,
+        users=ctx.users.users(),
+        roles=users.ROLES,
+        settings=shown,
+        message=message,
+    )
+
+
 @router.get("/admin")
 def admin_home(request: Request, ctx: Ctx, who: AdminPage) -> Response:
-    return render(
-        request, "admin.html", who, users=ctx.users.users(), roles=users.ROLES, message=""
-    )
+    return admin_page(request, ctx, who)
+
+
+@router.post("/admin/settings")
+def admin_change_setting(
+    request: Request,
+    ctx: Ctx,
+    who: AdminPage,
+    key: Annotated[str, Form()],
+    value: Annotated[str, Form()],
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        if not who.user.staff_id:
+            raise InputError(f"user {who.user.username} has no administrator certificate")
+        command = station_settings.ChangeStationSetting(
+            key.strip(), station_settings.parse_setting_value(value), reason, who.user.staff_id
+        )
+        changed = ctx.call(
+            lambda station: station_settings.change_station_setting(station, command)
+        )
+    except LedgerError as exc:
+        return admin_page(request, ctx, who, str(exc), 400)
+    message = f"station setting {changed.key}: {changed.old_value!r} -> {changed.new_value!r}"
+    return admin_page(request, ctx, who, message)
+
+
+@router.post("/admin/revoke")
+def admin_revoke(
+    request: Request,
+    ctx: Ctx,
+    who: AdminPage,
+    staff_id: Annotated[str, Form()],
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        if not who.user.staff_id:
+            raise InputError(f"user {who.user.username} has no administrator certificate")
+        if not reason.strip():
+            raise InputError("a revocation needs a reason")
+        command = staff.RevokeStaff(staff_id.strip(), reason, who.user.staff_id)
+        revoked = ctx.call(lambda station: staff.revoke_staff(station, command))
+    except LedgerError as exc:
+        return admin_page(request, ctx, who, str(exc), 400)
+    return admin_page(request, ctx, who, f"the certificate of {revoked.staff_id} is revoked")
 
 
 @router.post("/admin/users")
@@ -422,9 +534,9 @@ def admin_add_user(
     role: Annotated[str, Form()],
     staff_id: Annotated[str, Form()] = "",
 ) -> Response:
-    def known(staff: str) -> bool:
+    def known(staff_no: str) -> bool:
         try:
-            ctx.call(lambda station: staff_signer(station, staff))
+            ctx.call(lambda station: staff_signer(station, staff_no))
         except LedgerError:
             return False
         return True
@@ -438,15 +550,7 @@ def admin_add_user(
         status_code = 200
     except LedgerError as exc:
         message, status_code = str(exc), 400
-    return render(
-        request,
-        "admin.html",
-        who,
-        status_code,
-        users=ctx.users.users(),
-        roles=users.ROLES,
-        message=message,
-    )
+    return admin_page(request, ctx, who, message, status_code)
 
 
 # -- channel -------------------------------------------------------------------------------------

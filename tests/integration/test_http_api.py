@@ -7,6 +7,7 @@ import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from fastapi.testclient import TestClient
 
 from api.web import api_routes, create_app, pages
 from services import users
+from services.amend import AmendRecord, amend_record
 from services.settings import Settings
 from services.station import Station
 from tests import pdf_attacks
@@ -34,7 +36,7 @@ USERS = (
     ("quality", "quality", "Q001"),
     ("archivist", "archivist", None),
     ("regulator", "regulator", None),
-    ("admin", "admin", None),
+    ("admin", "admin", "A001"),
     ("channel", "channel", None),
 )
 ROLE_USER = {"staff": "physician", **{r: u for u, r, _ in USERS if r != "staff"}}
@@ -247,6 +249,54 @@ def test_an_amendment_without_reason_is_422_and_writes_nothing(web: Web) -> None
     assert events(web) == before
 
 
+def test_the_monthly_rates_count_the_amended_donation(web: Web) -> None:
+    amend_record(
+        web.station,
+        AmendRecord(NUMBER, "general_exam", "temperature_c", 36.7, "rates test", "P001"),
+    )
+    answer = web.client().get("/api/v1/quality/rates", headers=web.bearer("quality"))
+    assert answer.status_code == 200
+    rates = {r["metric"]: r for r in answer.json()["rates"]}
+    modified = rates["record_modification_rate"]
+    assert modified["numerator"] >= 1 and modified["denominator"] >= modified["numerator"]
+    month = datetime.now(UTC).strftime("%Y-%m")
+    assert any(m["month"] == month and m["numerator"] >= 1 for m in modified["by_month"])
+    csv = web.client().get("/api/v1/quality/rates.csv", headers=web.bearer("quality"))
+    assert csv.text.startswith("metric,title,month,numerator,denominator,rate")
+    assert "record_modification_rate" in csv.text
+
+
+def test_the_administrator_changes_a_setting_signed_with_their_certificate(web: Web) -> None:
+    body = {"key": "mpv_enabled", "value": True, "reason": "analyser upgrade"}
+    answer = web.client().post("/api/v1/station/settings", json=body, headers=web.bearer("admin"))
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"key": "mpv_enabled", "old_value": False, "new_value": True}
+    assert web.station.app.station().parameters["mpv_enabled"] is True
+    wrong = {"key": "mpv_enabled", "value": "yes", "reason": "x"}
+    refused = web.client().post("/api/v1/station/settings", json=wrong, headers=web.bearer("admin"))
+    assert refused.status_code == 400
+
+
+def test_a_revoked_staff_member_can_sign_no_more(web: Web) -> None:
+    store = users.UserStore(web.settings.db)
+    users.add_user(store, users.AddUser("nurse2", "staff", PASSWORD, "N002"), lambda _: True)
+    client = web.client()
+    nurse2 = {"Authorization": f"Bearer {login(client, 'nurse2').json()['access_token']}"}
+    answer = client.post(
+        "/api/v1/staff/N002/revoke", json={"reason": "left"}, headers=web.bearer("admin")
+    )
+    assert answer.status_code == 200, answer.text
+    donation_id = registered(web.station, sequence=14)
+    before = events(web)
+    reaction = {"reaction_type": "vasovagal", "severity": "mild", "onset_at": "2026-12-06T08:00",
+                "treatment": "", "outcome": "recovered"}  # fmt: skip
+    refused = client.post(
+        f"/api/v1/donations/{donation_id}/steps/adverse_reaction", json=reaction, headers=nurse2
+    )
+    assert refused.status_code == 409 and "revoked" in refused.json()["detail"]
+    assert events(web) == before
+
+
 # -- regulator -----------------------------------------------------------------------------------
 
 
@@ -306,11 +356,16 @@ API_MATRIX: list[tuple[str, str, tuple[str, ...]]] = [
     ("GET", "/api/v1/quality/amendments", ("quality",)),
     ("GET", "/api/v1/quality/amendments.csv", ("quality",)),
     ("GET", "/api/v1/quality/missing-signatures", ("quality",)),
+    ("GET", "/api/v1/quality/rates", ("quality",)),
+    ("GET", "/api/v1/quality/rates.csv", ("quality",)),
     ("GET", "/api/v1/archive/queue", ("archivist",)),
     ("POST", "/api/v1/verify/pdf", VERIFIERS),
     ("GET", "/api/v1/verify/ledger", ("regulator", "quality")),
     ("GET", "/api/v1/users", ("admin",)),
     ("POST", "/api/v1/users", ("admin",)),
+    ("GET", "/api/v1/station/settings", ("admin",)),
+    ("POST", "/api/v1/station/settings", ("admin",)),
+    ("POST", "/api/v1/staff/X999/revoke", ("admin",)),
 ]
 #: Routes outside the matrix, tested above: the token endpoint (public) and logout.
 NOT_IN_MATRIX = {("POST", "/api/v1/auth/token"), ("POST", "/api/v1/auth/logout")}
@@ -323,12 +378,15 @@ PAGE_MATRIX: list[tuple[str, str, tuple[str, ...]]] = [
     ("GET", f"/staff/donations/{NUMBER}/amend", ("staff", "quality")),
     ("POST", f"/staff/donations/{NUMBER}/amend", ("staff", "quality")),
     ("GET", "/quality", ("quality",)),
+    ("GET", "/quality/rates", ("quality",)),
     ("GET", "/archivist", ("archivist",)),
     ("GET", "/regulator", VERIFIERS),
     ("POST", "/regulator/verify-pdf", VERIFIERS),
     ("POST", "/regulator/verify-ledger", VERIFIERS),
     ("GET", "/admin", ("admin",)),
     ("POST", "/admin/users", ("admin",)),
+    ("POST", "/admin/settings", ("admin",)),
+    ("POST", "/admin/revoke", ("admin",)),
     ("GET", "/channel", ("channel",)),
     ("GET", "/", ALL),
 ]
@@ -336,7 +394,7 @@ PAGES_NOT_IN_MATRIX = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout"
 
 
 def _template(path: str) -> str:
-    path = path.replace(NUMBER, "{donation}")
+    path = path.replace(NUMBER, "{donation}").replace("/X999/", "/{staff_id}/")
     return re.sub(r"/steps/heat_seal", "/steps/{step}", path)
 
 
@@ -363,6 +421,8 @@ API_BODIES: dict[str, dict[str, Any]] = {
                                                         "new_value": 1, "reason": "matrix"}},
     "/api/v1/verify/pdf": {"files": {"file": ("x.pdf", b"not a pdf", "application/pdf")}},
     "/api/v1/users": {"json": {"username": "x", "role": "nobody"}},
+    "/api/v1/station/settings": {"json": {"key": "nope", "value": 1, "reason": "matrix"}},
+    "/api/v1/staff/X999/revoke": {"json": {"reason": "matrix"}},
 }  # fmt: skip
 
 
@@ -419,6 +479,8 @@ PAGE_BODIES: dict[str, dict[str, Any]] = {
                                                   "new_value": "1", "reason": "matrix"}},
     "/regulator/verify-pdf": {"files": {"file": ("x.pdf", b"not a pdf", "application/pdf")}},
     "/admin/users": {"data": {"username": "x", "role": "nobody"}},
+    "/admin/settings": {"data": {"key": "nope", "value": "1", "reason": "matrix"}},
+    "/admin/revoke": {"data": {"staff_id": "X999", "reason": "matrix"}},
 }  # fmt: skip
 
 

@@ -184,6 +184,11 @@ def test_amend_then_the_quality_manager_sees_the_prior_value(browser: Any, serve
     assert row.locator("td.old").inner_text() == "36.6"
     assert row.locator("td.new").inner_text() == "36.9"
     assert "transcription error" in row.inner_text()
+    quality.click("a[href='/quality/rates']")
+    quality.wait_for_load_state()
+    assert quality.locator("#rates-chart rect.bar").count() > 0
+    modified = quality.locator("tr.rate").first.inner_text()
+    assert modified.split("\t")[1:3] != ["0", "0"], modified
 
 
 def test_the_archivist_sees_the_sealed_donation_queued(browser: Any, served: Served) -> None:
