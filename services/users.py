@@ -112,7 +112,7 @@ class UserStore:
         self._create()
 
     @contextmanager
-    def _connect(self) -> Iterator[Callable[..., list[tuple[Any, ...]]]]:
+    def transaction(self) -> Iterator[Callable[..., list[tuple[Any, ...]]]]:
         """A transaction; yields ``run(sql, *params)`` (``?`` placeholders) -> rows."""
         if self.sqlite_path is not None:
             Path(self.sqlite_path).parent.mkdir(parents=True, exist_ok=True)
@@ -146,18 +146,18 @@ class UserStore:
 
     def _create(self) -> None:
         if self.sqlite_path is None:
-            with postgres_setup(dict(self.env)), self._connect() as run:
+            with postgres_setup(dict(self.env)), self.transaction() as run:
                 for sql in _TABLES:
                     run(sql)
             return
-        with self._connect() as run:
+        with self.transaction() as run:
             for sql in _TABLES:
                 run(sql)
 
     # -- users --------------------------------------------------------------------------------
 
     def add(self, username: str, role: str, password_hash: str, staff_id: str | None) -> None:
-        with self._connect() as run:
+        with self.transaction() as run:
             if run("SELECT 1 FROM web_users WHERE username = ?", username):
                 raise InputError(f"user {username} already exists")
             run(
@@ -171,14 +171,14 @@ class UserStore:
             )
 
     def users(self) -> list[User]:
-        with self._connect() as run:
+        with self.transaction() as run:
             rows = run("SELECT username, role, staff_id FROM web_users ORDER BY username")
         return [User(str(r[0]), str(r[1]), r[2]) for r in rows]
 
     def login(self, username: str, password: str, remote: str, now: datetime) -> User:
         """The user, after a password check; records the attempt; locks after repeated
         failures."""
-        with self._connect() as run:
+        with self.transaction() as run:
             rows = run(
                 "SELECT role, staff_id, password_hash, failed, locked_until FROM web_users "
                 "WHERE username = ?",
@@ -242,7 +242,7 @@ class UserStore:
         raise AuthenticationFailed("wrong user name or password")
 
     def attempts(self, username: str) -> list[tuple[str, bool, str]]:
-        with self._connect() as run:
+        with self.transaction() as run:
             rows = run(
                 "SELECT at, ok, remote FROM web_login_attempts WHERE username = ? ORDER BY at",
                 username,
@@ -255,7 +255,7 @@ class UserStore:
         token = secrets.token_urlsafe(32)
         csrf = secrets.token_urlsafe(24)
         expires = now + SESSION_FOR
-        with self._connect() as run:
+        with self.transaction() as run:
             run("DELETE FROM web_sessions WHERE expires_at < ?", now.isoformat())
             run(
                 "INSERT INTO web_sessions VALUES (?, ?, ?, ?)",
@@ -267,7 +267,7 @@ class UserStore:
         return token, Session(user, csrf, expires)
 
     def session(self, token: str, now: datetime) -> Session | None:
-        with self._connect() as run:
+        with self.transaction() as run:
             rows = run(
                 "SELECT u.username, u.role, u.staff_id, s.csrf, s.expires_at "
                 "FROM web_sessions s JOIN web_users u ON u.username = s.username "
@@ -283,7 +283,7 @@ class UserStore:
         return Session(User(str(username), str(role), staff_id), str(csrf), expires_at)
 
     def close_session(self, token: str) -> None:
-        with self._connect() as run:
+        with self.transaction() as run:
             run("DELETE FROM web_sessions WHERE token_hash = ?", _digest(token))
 
     # -- idempotency --------------------------------------------------------------------------
@@ -291,7 +291,7 @@ class UserStore:
     def claim(self, username: str, key: str, request_hash: str) -> tuple[int, Any] | None:
         """Claim *key* for this request: None when it is new (the caller runs the request and
         calls `settle`, or `release` when it wrote nothing), else the answer given before."""
-        with self._connect() as run:
+        with self.transaction() as run:
             rows = run(
                 "SELECT request_hash, status, body FROM web_idempotency "
                 "WHERE username = ? AND idem_key = ?",
@@ -319,7 +319,7 @@ class UserStore:
         return int(status), json.loads(body)
 
     def settle(self, username: str, key: str, status: int, body: Any) -> None:
-        with self._connect() as run:
+        with self.transaction() as run:
             run(
                 "UPDATE web_idempotency SET status = ?, body = ? "
                 "WHERE username = ? AND idem_key = ?",
@@ -330,7 +330,7 @@ class UserStore:
             )
 
     def release(self, username: str, key: str) -> None:
-        with self._connect() as run:
+        with self.transaction() as run:
             run(
                 "DELETE FROM web_idempotency WHERE username = ? AND idem_key = ?",
                 username,

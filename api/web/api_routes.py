@@ -6,6 +6,7 @@ Request and response models are apart; rules, file formats and SQL live in servi
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -23,6 +24,7 @@ from api.web.auth import (
     Archivist,
     Auditor,
     Caller,
+    Channel,
     Ctx,
     Quality,
     Reader,
@@ -31,7 +33,7 @@ from api.web.auth import (
     signing_staff,
 )
 from api.web.context import WebContext
-from services import amend, steps, users, web_reads
+from services import amend, booking, steps, users, web_reads
 from services import staff as staff_service
 from services import station_settings as station_settings_service
 from services.staff import staff_signer
@@ -280,6 +282,88 @@ def amend_record(
 
     parts = ("amend", donation, body.model_dump())
     return _idempotent(ctx, who, idempotency_key, parts, run)
+
+
+# -- booking channels --------------------------------------------------------------------------
+
+
+class BookingIn(BaseModel):
+    channel: str = Field(description="wechat, baidu, douyin or h5")
+    id_type: str = "resident_id"
+    id_number: str = Field(min_length=1, max_length=40)
+    sex: Literal["M", "F"]
+    birth_date: date
+    day: date
+    period: Literal["morning", "afternoon"] = "morning"
+
+
+class CancelIn(BaseModel):
+    channel: str
+
+
+class PreRegistrationIn(BaseModel):
+    channel: str = Field(description="wechat, baidu, douyin or h5")
+    id_type: str = "resident_id"
+    id_number: str = Field(min_length=1, max_length=40)
+    name: str = Field(min_length=1, max_length=60)
+    sex: Literal["M", "F"]
+    birth_date: date
+    phone: str = Field(min_length=5, max_length=20)
+    product: str
+    answers: dict[str, bool]
+    appointment_id: str | None = None
+
+
+def _appointment(a: booking.Appointment) -> dict[str, Any]:
+    return dataclasses.asdict(a)
+
+
+def _prereg(p: booking.PreRegistration) -> dict[str, Any]:
+    return dataclasses.asdict(p)
+
+
+@router.post("/channel/appointments", status_code=201, tags=["booking"])
+def book(ctx: Ctx, who: Channel, body: BookingIn) -> dict[str, Any]:
+    """Book an appointment from a mini-program or H5 page (ID number masked in the answer)."""
+    command = booking.BookAppointment(**body.model_dump())
+    return _appointment(
+        ctx.call(lambda station: booking.book_appointment(station, ctx.users, command))
+    )
+
+
+@router.post("/channel/appointments/{appointment_id}/cancel", tags=["booking"])
+def cancel(ctx: Ctx, who: Channel, appointment_id: str, body: CancelIn) -> dict[str, Any]:
+    with ctx.lock:
+        return _appointment(booking.cancel_appointment(ctx.users, appointment_id, body.channel))
+
+
+@router.post("/channel/preregistrations", status_code=201, tags=["booking"])
+def pre_register(
+    ctx: Ctx, who: Channel, body: PreRegistrationIn, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    """Online pre-registration with the health questionnaire; the station confirms it later."""
+    command = booking.PreRegister(**body.model_dump())
+
+    def run() -> dict[str, Any]:
+        return _prereg(booking.pre_register(ctx.station, ctx.users, command))
+
+    return _idempotent(ctx, who, idempotency_key, ("prereg", body.model_dump()), run)
+
+
+@router.get("/preregistrations", tags=["booking"])
+def preregistrations(ctx: Ctx, who: Staff) -> list[dict[str, Any]]:
+    """Pre-registrations waiting for the station (masked)."""
+    pending = ctx.call(lambda station: booking.pending_preregistrations(station, ctx.users))
+    return [_prereg(p) for p in pending]
+
+
+@router.post("/preregistrations/{prereg_id}/confirm", tags=["booking"])
+def confirm(ctx: Ctx, who: Staff, prereg_id: str) -> dict[str, Any]:
+    """The clerk confirms the online record: the signed registration, with its channel and
+    appointment, which links it to the donation."""
+    command = booking.ConfirmPreRegistration(prereg_id, signing_staff(who))
+    done = ctx.call(lambda station: booking.confirm_preregistration(station, ctx.users, command))
+    return _prereg(done)
 
 
 # -- quality -----------------------------------------------------------------------------------

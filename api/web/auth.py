@@ -102,6 +102,7 @@ Archivist = Annotated[Caller, Depends(require("archivist"))]
 Verifier = Annotated[Caller, Depends(require("regulator", "quality", "archivist"))]
 Auditor = Annotated[Caller, Depends(require("regulator", "quality"))]
 Admin = Annotated[Caller, Depends(require("admin"))]
+Channel = Annotated[Caller, Depends(require("channel"))]
 
 
 def signing_staff(who: Caller) -> str:

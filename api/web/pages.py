@@ -23,7 +23,8 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
 
 from api.web.auth import SESSION_COOKIE, Caller, Ctx, caller, require
-from services import amend, staff, station_settings, steps, users, web_reads
+from ledger.application import PRODUCTS
+from services import amend, booking, staff, station_settings, steps, users, web_reads
 from services.staff import staff_signer
 from signing.errors import InputError, LedgerError
 
@@ -127,11 +128,18 @@ def index(who: AnyPage) -> Response:
 # -- staff ---------------------------------------------------------------------------------------
 
 
+def staff_page(
+    request: Request, ctx: Ctx, who: Caller, message: str = "", status_code: int = 200
+) -> HTMLResponse:
+    pending = ctx.call(lambda station: booking.pending_preregistrations(station, ctx.users))
+    return render(request, "staff.html", who, status_code, pending=pending, message=message)
+
+
 @router.get("/staff")
-def staff_home(request: Request, who: StaffPage, donation: str = "") -> Response:
+def staff_home(request: Request, ctx: Ctx, who: StaffPage, donation: str = "") -> Response:
     if donation.strip():
         return RedirectResponse(f"/staff/donations/{quote(donation.strip())}", status_code=303)
-    return render(request, "staff.html", who)
+    return staff_page(request, ctx, who)
 
 
 @router.get("/staff/donations/{donation}")
@@ -556,11 +564,111 @@ def admin_add_user(
 # -- channel -------------------------------------------------------------------------------------
 
 
-@router.get("/channel")
-def channel_home(request: Request, who: ChannelPage) -> Response:
+def channel_page(
+    request: Request, who: Caller, message: str = "", status_code: int = 200, **extra: Any
+) -> HTMLResponse:
     return render(
         request,
-        "message.html",
+        "channel.html",
         who,
-        message="Booking and online pre-registration are not available yet.",
+        status_code,
+        channels=list(booking.CHANNELS),
+        questionnaire=booking.QUESTIONNAIRE,
+        products=PRODUCTS,
+        message=message,
+        **extra,
     )
+
+
+@router.get("/channel")
+def channel_home(request: Request, who: ChannelPage) -> Response:
+    """The mobile H5 page of the booking channels: book an appointment, pre-register."""
+    return channel_page(request, who)
+
+
+@router.post("/channel/appointments")
+def channel_book(
+    request: Request,
+    ctx: Ctx,
+    who: ChannelPage,
+    channel: Annotated[str, Form()],
+    id_number: Annotated[str, Form()],
+    sex: Annotated[str, Form()],
+    birth_date: Annotated[str, Form()],
+    day: Annotated[str, Form()],
+    period: Annotated[str, Form()] = "morning",
+) -> Response:
+    try:
+        command = booking.BookAppointment(
+            channel, "resident_id", id_number, _sex(sex), _date(birth_date, "birth date"),
+            _date(day, "day"), "afternoon" if period == "afternoon" else "morning",
+        )  # fmt: skip
+        booked = ctx.call(lambda station: booking.book_appointment(station, ctx.users, command))
+    except LedgerError as exc:
+        return channel_page(request, who, str(exc), 400)
+    return channel_page(
+        request, who, f"appointment {booked.appointment_id} booked for {booked.day}",
+        appointment=booked.appointment_id,
+    )  # fmt: skip
+
+
+@router.post("/channel/preregistrations")
+async def channel_preregister(request: Request, ctx: Ctx, who: ChannelPage) -> Response:
+    from starlette.concurrency import run_in_threadpool
+
+    form = await request.form()
+
+    def text(name: str) -> str:
+        value = form.get(name)
+        return value.strip() if isinstance(value, str) else ""
+
+    try:
+        answers = {q: text(q) == "yes" for q in booking.QUESTIONNAIRE if text(q)}
+        command = booking.PreRegister(
+            channel=text("channel"),
+            id_type="resident_id",
+            id_number=text("id_number"),
+            name=text("name"),
+            sex=_sex(text("sex")),
+            birth_date=_date(text("birth_date"), "birth date"),
+            phone=text("phone"),
+            product=text("product"),
+            answers=answers,
+            appointment_id=text("appointment_id") or None,
+        )
+        done = await run_in_threadpool(
+            ctx.call, lambda station: booking.pre_register(station, ctx.users, command)
+        )
+    except LedgerError as exc:
+        return channel_page(request, who, str(exc), 400)
+    return channel_page(request, who, f"pre-registration {done.prereg_id} received")
+
+
+@router.post("/staff/preregistrations/{prereg_id}/confirm")
+def staff_confirm(request: Request, ctx: Ctx, who: StaffPage, prereg_id: str) -> Response:
+    try:
+        if not who.user.staff_id:
+            raise InputError(f"user {who.user.username} has no staff certificate")
+        command = booking.ConfirmPreRegistration(prereg_id, who.user.staff_id)
+        done = ctx.call(
+            lambda station: booking.confirm_preregistration(station, ctx.users, command)
+        )
+    except LedgerError as exc:
+        return staff_page(request, ctx, who, str(exc), 400)
+    note = quote(f"pre-registration {prereg_id} confirmed: registration signed")
+    return RedirectResponse(f"/staff/donations/{done.donation_id}?message={note}", 303)
+
+
+def _sex(text: str) -> Literal["M", "F"]:
+    if text == "M":
+        return "M"
+    if text == "F":
+        return "F"
+    raise InputError("sex must be M or F")
+
+
+def _date(text: str, what: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise InputError(f"{what}: {text!r} is not a date (YYYY-MM-DD)") from exc

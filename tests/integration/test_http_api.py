@@ -7,9 +7,10 @@ import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 from fastapi import FastAPI
@@ -19,12 +20,14 @@ from fastapi.testclient import TestClient
 from api.web import api_routes, create_app, pages
 from services import users
 from services.amend import AmendRecord, amend_record
+from services.booking import QUESTIONNAIRE
 from services.settings import Settings
 from services.station import Station
 from tests import pdf_attacks
 from tests.conftest import make_settings
 from tests.pdf_samples import evidence_attachments, genuine_form, make_station, unsigned_form
 from tests.unit.services.test_steps import EXAM, registered, through_collection
+from tests.workflow import make_id
 
 logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
 
@@ -33,6 +36,7 @@ PASSWORD = "correct horse battery"
 USERS = (
     ("nurse", "staff", "N001"),
     ("physician", "staff", "P001"),
+    ("clerk", "staff", "C001"),
     ("quality", "quality", "Q001"),
     ("archivist", "archivist", None),
     ("regulator", "regulator", None),
@@ -297,6 +301,41 @@ def test_a_revoked_staff_member_can_sign_no_more(web: Web) -> None:
     assert events(web) == before
 
 
+def test_a_channel_books_pre_registers_and_the_clerk_confirms(web: Web) -> None:
+    client = web.client()
+    birth = date(1990, 2, 3)
+    id_number = make_id(birth, "M", sequence=88)
+    day = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
+    booked = client.post(
+        "/api/v1/channel/appointments",
+        json={"channel": "baidu", "id_number": id_number, "sex": "M",
+              "birth_date": birth.isoformat(), "day": day},
+        headers=web.bearer("channel"),
+    )  # fmt: skip
+    assert booked.status_code == 201, booked.text
+    assert id_number not in booked.text
+    appointment = booked.json()["appointment_id"]
+    answers = dict.fromkeys(QUESTIONNAIRE, False)
+    sent = client.post(
+        "/api/v1/channel/preregistrations",
+        json={"channel": "baidu", "id_number": id_number, "name": "赵六", "sex": "M",
+              "birth_date": birth.isoformat(), "phone": "13700001111",
+              "product": "platelets_single", "answers": answers,
+              "appointment_id": appointment},
+        headers=web.bearer("channel"),
+    )  # fmt: skip
+    assert sent.status_code == 201, sent.text
+    prereg = sent.json()["prereg_id"]
+    pending = client.get("/api/v1/preregistrations", headers=web.bearer("staff")).json()
+    assert [p["phone"] for p in pending if p["prereg_id"] == prereg] == ["137****1111"]
+    clerk = {"Authorization": f"Bearer {web.tokens['clerk']}"}
+    done = client.post(f"/api/v1/preregistrations/{prereg}/confirm", headers=clerk)
+    assert done.status_code == 200, done.text
+    donation = web.station.app.donation(UUID(done.json()["donation_id"]))
+    assert donation.steps["registration"]["values"]["channel"] == "baidu"
+    assert donation.steps["registration"]["values"]["appointment_id"] == appointment
+
+
 # -- regulator -----------------------------------------------------------------------------------
 
 
@@ -366,6 +405,11 @@ API_MATRIX: list[tuple[str, str, tuple[str, ...]]] = [
     ("GET", "/api/v1/station/settings", ("admin",)),
     ("POST", "/api/v1/station/settings", ("admin",)),
     ("POST", "/api/v1/staff/X999/revoke", ("admin",)),
+    ("POST", "/api/v1/channel/appointments", ("channel",)),
+    ("POST", "/api/v1/channel/appointments/APT-X/cancel", ("channel",)),
+    ("POST", "/api/v1/channel/preregistrations", ("channel",)),
+    ("GET", "/api/v1/preregistrations", ("staff",)),
+    ("POST", "/api/v1/preregistrations/PRE-X/confirm", ("staff",)),
 ]
 #: Routes outside the matrix, tested above: the token endpoint (public) and logout.
 NOT_IN_MATRIX = {("POST", "/api/v1/auth/token"), ("POST", "/api/v1/auth/logout")}
@@ -388,6 +432,9 @@ PAGE_MATRIX: list[tuple[str, str, tuple[str, ...]]] = [
     ("POST", "/admin/settings", ("admin",)),
     ("POST", "/admin/revoke", ("admin",)),
     ("GET", "/channel", ("channel",)),
+    ("POST", "/channel/appointments", ("channel",)),
+    ("POST", "/channel/preregistrations", ("channel",)),
+    ("POST", "/staff/preregistrations/PRE-X/confirm", ("staff",)),
     ("GET", "/", ALL),
 ]
 PAGES_NOT_IN_MATRIX = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout")}
@@ -395,6 +442,7 @@ PAGES_NOT_IN_MATRIX = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout"
 
 def _template(path: str) -> str:
     path = path.replace(NUMBER, "{donation}").replace("/X999/", "/{staff_id}/")
+    path = path.replace("/APT-X/", "/{appointment_id}/").replace("/PRE-X/", "/{prereg_id}/")
     return re.sub(r"/steps/heat_seal", "/steps/{step}", path)
 
 
@@ -423,6 +471,14 @@ API_BODIES: dict[str, dict[str, Any]] = {
     "/api/v1/users": {"json": {"username": "x", "role": "nobody"}},
     "/api/v1/station/settings": {"json": {"key": "nope", "value": 1, "reason": "matrix"}},
     "/api/v1/staff/X999/revoke": {"json": {"reason": "matrix"}},
+    "/api/v1/channel/appointments": {"json": {"channel": "fax", "id_number": "1", "sex": "F",
+                                              "birth_date": "1990-01-01", "day": "2030-01-01"}},
+    "/api/v1/channel/appointments/APT-X/cancel": {"json": {"channel": "wechat"}},
+    "/api/v1/channel/preregistrations": {"json": {"channel": "fax", "id_number": "1",
+                                                  "name": "x", "sex": "F",
+                                                  "birth_date": "1990-01-01",
+                                                  "phone": "13800000000",
+                                                  "product": "plasma", "answers": {}}},
 }  # fmt: skip
 
 
@@ -481,6 +537,9 @@ PAGE_BODIES: dict[str, dict[str, Any]] = {
     "/admin/users": {"data": {"username": "x", "role": "nobody"}},
     "/admin/settings": {"data": {"key": "nope", "value": "1", "reason": "matrix"}},
     "/admin/revoke": {"data": {"staff_id": "X999", "reason": "matrix"}},
+    "/channel/appointments": {"data": {"channel": "fax", "id_number": "1", "sex": "F",
+                                       "birth_date": "1990-01-01", "day": "2030-01-01"}},
+    "/channel/preregistrations": {"data": {"channel": "fax"}},
 }  # fmt: skip
 
 

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -26,12 +27,14 @@ import pytest
 import uvicorn
 
 from api.web import create_app
+from services.booking import QUESTIONNAIRE
 from services.station import Station
 from tests import pdf_attacks
 from tests.conftest import make_settings
 from tests.integration.test_http_api import PASSWORD, add_users
 from tests.pdf_samples import evidence_attachments, genuine_form, make_station, unsigned_form
 from tests.unit.services.test_steps import registered, step, through_collection
+from tests.workflow import make_id
 
 logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
 
@@ -222,6 +225,42 @@ def test_the_administrator_adds_a_user_and_sees_the_password_once(
     page.wait_for_load_state()
     assert "password (shown once)" in page.inner_text(".message")
     assert "archivist2" in page.inner_text("table")
+
+
+def test_a_donor_books_and_pre_registers_on_the_h5_page_and_the_clerk_confirms(
+    browser: Any, served: Served
+) -> None:
+    birth = date(1992, 7, 8)
+    id_number = make_id(birth, "F", sequence=99)
+    page = logged_in(browser, served, "channel")
+    assert page.url.endswith("/channel") and fits_the_width(page)
+    book = page.locator("#book")
+    book.locator("select[name=channel]").select_option("wechat")
+    book.locator("input[name=id_number]").fill(id_number)
+    book.locator("input[name=birth_date]").fill(birth.isoformat())
+    book.locator("input[name=day]").fill((date.today() + timedelta(days=3)).isoformat())
+    book.locator("button").click()
+    page.wait_for_load_state()
+    assert "booked" in page.inner_text(".message")
+    form = page.locator("#prereg")
+    assert form.locator("input[name=appointment_id]").input_value().startswith("APT-")
+    form.locator("select[name=channel]").select_option("wechat")
+    form.locator("input[name=name]").fill("孙七")
+    form.locator("input[name=id_number]").fill(id_number)
+    form.locator("input[name=birth_date]").fill(birth.isoformat())
+    form.locator("input[name=phone]").fill("13655556666")
+    for question in QUESTIONNAIRE:
+        form.locator(f"select[name={question}]").select_option("no")
+    form.locator("button").click()
+    page.wait_for_load_state()
+    assert "received" in page.inner_text(".message") and fits_the_width(page)
+    clerk = logged_in(browser, served, "clerk")
+    card = clerk.locator("section.prereg", has_text="孙*")
+    assert "136****6666" in card.inner_text()
+    card.locator("button").click()
+    clerk.wait_for_load_state()
+    assert "confirmed" in clerk.inner_text(".message")
+    assert "wechat" in clerk.inner_text("main")
 
 
 def test_logging_out_ends_the_session(browser: Any, served: Served) -> None:

@@ -30,7 +30,7 @@ def add(store: users.UserStore, name: str = "nurse", role: str = "staff") -> use
 
 def test_the_password_is_stored_as_an_argon2id_hash(store: users.UserStore) -> None:
     add(store)
-    with store._connect() as run:
+    with store.transaction() as run:
         (stored,) = run("SELECT password_hash FROM web_users WHERE username = ?", "nurse")[0]
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
 
@@ -82,7 +82,7 @@ def test_a_session_token_is_stored_hashed_and_expires(store: users.UserStore) ->
     add(store)
     user = store.login("nurse", PASSWORD, "", NOW)
     token, session = store.open_session(user, NOW)
-    with store._connect() as run:
+    with store.transaction() as run:
         hashes = [r[0] for r in run("SELECT token_hash FROM web_sessions")]
     assert token not in hashes and len(hashes) == 1
     assert store.session(token, NOW + timedelta(minutes=1)) == session
