@@ -7,6 +7,7 @@ phone numbers (first 3 and last 4 digits), names (surname only), birth dates (ye
 
 from __future__ import annotations
 
+import base64
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import closing
@@ -19,6 +20,7 @@ from uuid import UUID
 from eventsourcing.utils import get_topic
 
 from documents.pdf_verify import PdfVerificationReport
+from ledger.canonical import GENESIS_HASH, event_canonical_bytes, sha256_hex
 from ledger.donation import Donation
 from ledger.verify import VerificationReport
 from projections.archive_queue import surname_only
@@ -28,7 +30,8 @@ from projections.runner import Projector, Views
 from services.station import Station
 from services.steps import find_donation
 from services.verification import verify_pdf_file, verify_station
-from signing.errors import InputError
+from signing.errors import CertificateInvalid, InputError, SignatureInvalid
+from signing.validation import verify_detached
 
 MASKED_FIELDS = {"phone", "name", "birth_date", "donor_ref", "id_number_masked"}
 
@@ -271,3 +274,78 @@ def quality_rates(station: Station, start: date, end: date) -> dict[str, Any]:
             }
         )
     return {"start": start.isoformat(), "end": end.isoformat(), "months": months, "rates": rates}
+
+
+# -- a donation's timeline -------------------------------------------------------------------
+
+
+def donation_timeline(station: Station, key: str) -> dict[str, Any]:
+    """Each event of a donation in order: type, signer, time, its position in the global chain
+    and its timestamp batch, and the check of the event itself (hash of its canonical body,
+    link to the previous event of the donation, CMS signature by the actor, signer certificate
+    valid at signing time). This is not the whole-ledger verification (rules, global chain,
+    Merkle batches and checkpoints): that is `verify_ledger_now`."""
+    donation_id = find_donation(station, key)
+    donation = station.app.donation(donation_id)
+    store = station.store
+    positions: dict[int, int] = {}
+    cursor = 0
+    while True:
+        links = store.select_chain(cursor, 1000)
+        if not links:
+            break
+        for link in links:
+            if link.originator_id in (donation_id.hex, str(donation_id)):
+                positions[link.originator_version] = link.position
+        cursor = links[-1].position
+    batches = list(store.select_batches())
+    validator = station.validator()
+    previous = GENESIS_HASH
+    entries = []
+    stored: Any = station.app.repository.event_store.get(donation_id)
+    for event in stored:
+        problems = []
+        body = event_canonical_bytes(event)
+        if sha256_hex(body) != event.event_hash:
+            problems.append("the event's hash is not the hash of its canonical body")
+        if event.prev_hash != previous:
+            problems.append("the link to the previous event of the donation is broken")
+        previous = event.event_hash
+        try:
+            verified = verify_detached(base64.b64decode(event.signature), body)
+            if verified.subject_id != event.actor:
+                problems.append(f"signed by {verified.subject_id}, not by {event.actor}")
+            others = [c for c in verified.certificates if c != verified.signer_certificate]
+            validator.validate(verified.signer_certificate, others, event.timestamp)
+        except (SignatureInvalid, CertificateInvalid) as exc:
+            problems.append(exc.reason)
+        except (ValueError, TypeError) as exc:
+            problems.append(f"the signature cannot be read: {exc}")
+        position = positions.get(int(event.originator_version))
+        stamped = next(
+            (
+                b.gen_time
+                for b in batches
+                if position is not None and b.first_position <= position <= b.last_position
+            ),
+            None,
+        )
+        entries.append(
+            {
+                "version": int(event.originator_version),
+                "event_type": type(event).__name__,
+                "actor": event.actor,
+                "role": event.actor_role,
+                "time": event.timestamp.isoformat(),
+                "position": position,
+                "timestamped_at": str(stamped) if stamped is not None else None,
+                "event_hash": event.event_hash,
+                "state": "ok" if not problems else "FAILED",
+                "problems": problems,
+            }
+        )
+    return {
+        "donation_id": str(donation_id),
+        "donation_no": donation.donation_no,
+        "events": entries,
+    }

@@ -205,6 +205,13 @@ def donation(ctx: Ctx, who: Reader, donation: str) -> dict[str, Any]:
     return ctx.call(lambda station: web_reads.donation_view(station, donation))
 
 
+@router.get("/donations/{donation}/timeline", tags=["station"])
+def timeline(ctx: Ctx, who: Reader, donation: str) -> dict[str, Any]:
+    """Each event of the donation: signer, time, chain position, timestamp batch, and the check
+    of the event's hash, link, signature and signer certificate."""
+    return ctx.call(lambda station: web_reads.donation_timeline(station, donation))
+
+
 @router.post(
     "/donations/{donation}/steps/{step}",
     status_code=201,

@@ -161,6 +161,15 @@ def donation_page(
     )
 
 
+@router.get("/staff/donations/{donation}/timeline")
+def timeline_page(request: Request, ctx: Ctx, who: DonationPage, donation: str) -> Response:
+    try:
+        timeline = ctx.call(lambda station: web_reads.donation_timeline(station, donation))
+    except LedgerError as exc:
+        return render(request, "message.html", who, 404, message=str(exc))
+    return render(request, "timeline.html", who, timeline=timeline, key=donation)
+
+
 class FieldSpec(BaseModel):
     name: str
     kind: Literal["text", "number", "bool", "lines", "pairs", "choice"]
@@ -421,6 +430,11 @@ def archivist_home(request: Request, ctx: Ctx, who: ArchivistPage) -> Response:
 @router.get("/regulator")
 def regulator_home(request: Request, who: RegulatorPage) -> Response:
     return render(request, "regulator.html", who, message="")
+
+
+@router.get("/regulator/donation")
+def regulator_donation(who: RegulatorPage, donation: str) -> Response:
+    return RedirectResponse(f"/staff/donations/{quote(donation.strip())}/timeline", 303)
 
 
 @router.post("/regulator/verify-pdf")
