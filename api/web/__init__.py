@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.web import api_routes, pages
@@ -27,6 +29,11 @@ from services.users import AccountLocked, AuthenticationFailed, IdempotencyConfl
 from signing.errors import InputError, LedgerError, PdfUnreadable
 
 STATIC = pages.HERE / "static"
+#: The pages load nothing from elsewhere and run no script.
+PAGE_POLICY = (
+    "default-src 'self'; script-src 'none'; img-src 'self' data:; style-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 
 
 def status_of(exc: LedgerError) -> int:
@@ -64,7 +71,8 @@ def create_app(settings: Settings, *, stamp: bool = False) -> FastAPI:
                 stamping.stop()
             station.close()
 
-    app = FastAPI(
+    app = FastAPIOffline(
+        static_url="/static-docs",
         title="Donation ledger",
         version="1",
         description="Record donation steps, amend, audit, archive and verify (docs/http.md).",
@@ -75,6 +83,17 @@ def create_app(settings: Settings, *, stamp: bool = False) -> FastAPI:
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("Cache-Control", "no-store")
+        if not request.url.path.startswith(("/docs", "/redoc")):  # Swagger UI runs inline code
+            response.headers.setdefault("Content-Security-Policy", PAGE_POLICY)
+        return response
+
     @app.exception_handler(LedgerError)
     async def ledger_error(request: Request, exc: LedgerError) -> JSONResponse:
         code = status_of(exc)
@@ -84,7 +103,7 @@ def create_app(settings: Settings, *, stamp: bool = False) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         """JSON under /api; pages answer 401 with the login form and 403 with a page."""
-        if request.url.path.startswith("/api") or request.url.path.startswith("/docs"):
+        if request.url.path.startswith(("/api", "/docs", "/redoc", "/static")):
             return JSONResponse(
                 {"detail": one_line(exc.detail)}, exc.status_code, headers=exc.headers
             )

@@ -628,10 +628,22 @@ def test_the_session_cookie_is_httponly_and_samesite(web: Web) -> None:
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie
 
 
+def test_pages_forbid_scripts_framing_and_foreign_sources(web: Web) -> None:
+    answer = web.client().get("/login")
+    policy = answer.headers["Content-Security-Policy"]
+    assert "script-src 'none'" in policy and "frame-ancestors 'none'" in policy
+    assert answer.headers["X-Frame-Options"] == "DENY"
+    assert "<script" not in answer.text
+
+
 def test_openapi_lists_the_api(web: Web) -> None:
     schema = web.client().get("/openapi.json").json()
     assert "/api/v1/donations/{donation}/steps/{step}" in schema["paths"]
-    assert web.client().get("/docs").status_code == 200
+    docs = web.client().get("/docs")
+    assert docs.status_code == 200
+    assert "cdn" not in docs.text.lower() and "/static-docs/swagger-ui-bundle.js" in docs.text
+    bundle = web.client().get("/static-docs/swagger-ui-bundle.js")
+    assert bundle.status_code == 200 and "isOAS31" in bundle.text
 
 
 def test_static_css_is_served_from_the_package(web: Web) -> None:
