@@ -22,6 +22,7 @@ from eventsourcing.utils import get_topic
 from documents.pdf_verify import PdfVerificationReport
 from ledger.canonical import GENESIS_HASH, event_canonical_bytes, sha256_hex
 from ledger.donation import Donation
+from ledger.identity import mask_id
 from ledger.verify import VerificationReport
 from projections.archive_queue import surname_only
 from projections.quality_report import metric_dimensions, metric_titles, quality_report
@@ -41,6 +42,21 @@ def mask_phone(phone: str) -> str:
     if len(digits) <= 7:
         return "*" * len(digits)
     return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
+
+
+def mask_field(field: str, value: Any) -> Any:
+    """A value as the pages and API show it: personal fields masked, others as recorded."""
+    if value is None:
+        return None
+    if field == "phone":
+        return mask_phone(str(value))
+    if field == "name":
+        return surname_only(str(value))
+    if field == "birth_date":
+        return str(value)[:4]
+    if field in ("id_number", "id_number_masked"):
+        return mask_id(str(value))
+    return value
 
 
 def _masked_values(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -82,7 +98,15 @@ def _view(donation_id: UUID, donation: Donation) -> dict[str, Any]:
         "product": donation.product,
         "version": int(donation.version),
         "steps": steps,
-        "amendments": [{**a, "timestamp": str(a["timestamp"])} for a in donation.amendments],
+        "amendments": [
+            {
+                **a,
+                "old_value": mask_field(a["field"], a["old_value"]),
+                "new_value": mask_field(a["field"], a["new_value"]),
+                "timestamp": str(a["timestamp"]),
+            }
+            for a in donation.amendments
+        ],
         "cosignatures": {
             slot: {**c, "timestamp": str(c["timestamp"])}
             for slot, c in donation.cosignatures.items()
@@ -139,8 +163,8 @@ def amendments(station: Station, where: AmendmentFilter) -> list[dict[str, Any]]
                 "donation_id": str(donation_id),
                 "step": event.step,
                 "field": event.field,
-                "old_value": event.old_value,
-                "new_value": event.new_value,
+                "old_value": mask_field(event.field, event.old_value),
+                "new_value": mask_field(event.field, event.new_value),
                 "staff": staff,
                 "at": when,
                 "reason": event.reason,

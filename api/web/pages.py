@@ -325,7 +325,9 @@ def amend_post(
             request, "amend.html", who, 400, key=donation, view=view, message=str(exc),
             values=values,
         )  # fmt: skip
-    note = quote(f"{step}.{field} amended: {done.old_value!r} -> {done.new_value!r}")
+    old = web_reads.mask_field(field, done.old_value)
+    new = web_reads.mask_field(field, done.new_value)
+    note = quote(f"{step}.{field} amended: {old!r} -> {new!r}")
     key = done.donation_no or str(done.donation_id)
     return RedirectResponse(f"/staff/donations/{key}?message={note}", status_code=303)
 

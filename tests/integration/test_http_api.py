@@ -244,6 +244,22 @@ def test_an_amendment_keeps_the_prior_value_in_the_audit(web: Web) -> None:
     assert "pulse_per_min,72,74,P001" in csv.text
 
 
+def test_an_amended_phone_number_stays_masked_in_the_record_and_the_audit(web: Web) -> None:
+    donation_id = registered(web.station, sequence=15)
+    clerk = {"Authorization": f"Bearer {web.tokens['clerk']}"}
+    body = {"step": "registration", "field": "phone", "new_value": "13911112222",
+            "reason": "donor's new number"}  # fmt: skip
+    client = web.client()
+    answer = client.post(f"/api/v1/donations/{donation_id}/amendments", json=body, headers=clerk)
+    assert answer.status_code == 201, answer.text
+    record = client.get(f"/api/v1/donations/{donation_id}", headers=web.bearer("staff"))
+    audit = client.get("/api/v1/quality/amendments", headers=web.bearer("quality"))
+    page = client.get("/api/v1/quality/amendments.csv", headers=web.bearer("quality"))
+    for text in (answer.text, record.text, audit.text, page.text):
+        assert "13911112222" not in text and "13800000000" not in text
+    assert record.json()["amendments"][-1]["new_value"] == "139****2222"
+
+
 def test_an_amendment_without_reason_is_422_and_writes_nothing(web: Web) -> None:
     before = events(web)
     body = {"step": "general_exam", "field": "pulse_per_min", "new_value": 75, "reason": ""}
