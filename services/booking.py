@@ -21,9 +21,9 @@ from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from ledger.application import PRODUCTS
-from ledger.identity import InvalidIdentity, check_declared, mask_id, validate_id
+from ledger.identity import mask_id
 from services.station import Station
-from services.steps import RegisterDonation, register_donation
+from services.steps import RegisterDonation, normalised_id, register_donation
 from services.users import UserStore
 from services.web_reads import mask_phone
 from signing.errors import InputError
@@ -83,17 +83,7 @@ def _channel(name: str) -> str:
 
 
 def _identity(station: Station, id_type: str, id_number: str, sex: str, birth: date) -> str:
-    """The normalised ID number, checked (GB 11643 check digit, declared sex and birth date)."""
-    try:
-        resident = validate_id(id_type, id_number, datetime.now(UTC).date())
-        if resident is not None:
-            check_declared(resident, sex, birth)
-            return resident.number
-    except InvalidIdentity as exc:
-        raise InputError(f"ID number: {exc}") from exc
-    if not id_number.strip():
-        raise InputError("ID number: missing")
-    return id_number.strip().upper()
+    return normalised_id(id_type, id_number, sex, birth)
 
 
 def _now() -> str:

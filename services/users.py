@@ -158,17 +158,18 @@ class UserStore:
 
     def add(self, username: str, role: str, password_hash: str, staff_id: str | None) -> None:
         with self.transaction() as run:
-            if run("SELECT 1 FROM web_users WHERE username = ?", username):
-                raise InputError(f"user {username} already exists")
             run(
                 "INSERT INTO web_users (username, role, staff_id, password_hash, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (username) DO NOTHING",
                 username,
                 role,
                 staff_id,
                 password_hash,
                 _now().isoformat(),
             )
+            stored = run("SELECT password_hash FROM web_users WHERE username = ?", username)
+        if stored[0][0] != password_hash:
+            raise InputError(f"user {username} already exists")
 
     def users(self) -> list[User]:
         with self.transaction() as run:
@@ -290,26 +291,29 @@ class UserStore:
 
     def claim(self, username: str, key: str, request_hash: str) -> tuple[int, Any] | None:
         """Claim *key* for this request: None when it is new (the caller runs the request and
-        calls `settle`, or `release` when it wrote nothing), else the answer given before."""
+        calls `settle`, or `release` when it wrote nothing), else the answer given before.
+        Two processes claiming the same key at once: one wins, the other sees it in progress."""
+        nonce = json.dumps(f"claim:{secrets.token_hex(8)}")
         with self.transaction() as run:
+            run(
+                "INSERT INTO web_idempotency VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (username, idem_key) DO NOTHING",
+                username,
+                key,
+                request_hash,
+                0,
+                nonce,
+                _now().isoformat(),
+            )
             rows = run(
                 "SELECT request_hash, status, body FROM web_idempotency "
                 "WHERE username = ? AND idem_key = ?",
                 username,
                 key,
             )
-            if not rows:
-                run(
-                    "INSERT INTO web_idempotency VALUES (?, ?, ?, ?, ?, ?)",
-                    username,
-                    key,
-                    request_hash,
-                    0,
-                    "null",
-                    _now().isoformat(),
-                )
-                return None
         stored_hash, status, body = rows[0]
+        if int(status) == 0 and body == nonce:
+            return None  # ours
         if stored_hash != request_hash:
             raise IdempotencyConflict(
                 f"Idempotency-Key {key} was used for a different request: use a new key"

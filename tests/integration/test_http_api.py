@@ -172,6 +172,27 @@ def test_a_step_is_recorded_signed_by_the_logged_in_staff_member(web: Web) -> No
     assert exam["actor"] == "STAFF:P001"  # the physician's own certificate
 
 
+def test_registration_by_a_role_that_may_not_register_is_409_and_writes_nothing(
+    web: Web,
+) -> None:
+    birth = date(1991, 1, 2)
+    body = {"id_number": make_id(birth, "F", sequence=61), "name": "钱八", "sex": "F",
+            "birth_date": birth.isoformat(), "phone": "13800000000",
+            "product": "platelets_single"}  # fmt: skip
+    before = events(web)
+    nurse = {"Authorization": f"Bearer {web.tokens['nurse']}"}
+    refused = web.client().post("/api/v1/donations", json=body, headers=nurse)
+    assert refused.status_code == 409 and "registration_clerk" in refused.json()["detail"]
+    assert events(web) == before
+    clerk = {"Authorization": f"Bearer {web.tokens['clerk']}"}
+    done = web.client().post("/api/v1/donations", json=body, headers=clerk)
+    assert done.status_code == 201, done.text
+    bad = web.client().post(
+        "/api/v1/donations", json={**body, "sex": "M"}, headers=clerk
+    )  # the ID number says female
+    assert bad.status_code == 400 and bad.json()["detail"].startswith("ID number")
+
+
 def test_a_step_the_signers_role_may_not_record_is_409_and_writes_nothing(web: Web) -> None:
     donation_id = registered(web.station, sequence=12)
     before = events(web)
