@@ -12,17 +12,19 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.utils import get_topic
 
 from documents.pdf_verify import PdfVerificationReport
 from ledger.canonical import GENESIS_HASH, event_canonical_bytes, sha256_hex
 from ledger.donation import Donation
-from ledger.identity import mask_id
+from ledger.identity import InvalidIdentity, mask_id, validate_id
+from ledger.registry import Donor, donor_id_for
 from ledger.verify import VerificationReport
 from projections.archive_queue import surname_only
 from projections.quality_report import metric_dimensions, metric_titles, quality_report
@@ -373,3 +375,59 @@ def donation_timeline(station: Station, key: str) -> dict[str, Any]:
         "donation_no": donation.donation_no,
         "events": entries,
     }
+
+
+# -- donor look-up ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LookUpDonor:
+    id_type: str
+    id_number: str
+
+
+def donor_lookup(station: Station, command: LookUpDonor) -> dict[str, Any]:
+    """A donor by ID number (the number is only hashed, never stored or shown): masked
+    identity and each visit (donation number, status, product, decision, registration time)."""
+    number = command.id_number.strip().upper()
+    if not number:
+        raise InputError("ID number: missing")
+    try:
+        resident = validate_id(command.id_type, number, datetime.now(UTC).date())
+    except InvalidIdentity as exc:
+        raise InputError(f"ID number: {exc}") from exc
+    if resident is not None:
+        number = resident.number
+    donor_ref = station.secrets.donor_ref(f"{command.id_type}:{number}")
+    try:
+        donor: Any = station.app.repository.get(donor_id_for(donor_ref))
+    except AggregateNotFoundError as exc:
+        raise DonorNotFound("no donor with this ID number at this station") from exc
+    if not isinstance(donor, Donor):
+        raise DonorNotFound("no donor with this ID number at this station")
+    visits = []
+    for donation_id in donor.visits:
+        donation = station.app.donation(UUID(str(donation_id)))
+        registration = donation.steps.get("registration", {})
+        eligibility = donation.steps.get("eligibility", {}).get("values", {})
+        visits.append(
+            {
+                "donation_id": str(donation_id),
+                "donation_no": donation.donation_no,
+                "status": str(donation.status),
+                "product": donation.product,
+                "registered_at": str(registration.get("timestamp", "")),
+                "decision": eligibility.get("decision"),
+            }
+        )
+    return {
+        "id_number_masked": donor.id_number_masked,
+        "name": surname_only(donor.name),
+        "sex": donor.sex,
+        "birth_year": str(donor.birth_date)[:4],
+        "visits": visits,
+    }
+
+
+class DonorNotFound(InputError):
+    """No donor with this ID number."""

@@ -26,6 +26,7 @@ from services.settings import Settings
 from services.station import Station
 from services.steps import DonationNotFound
 from services.users import AccountLocked, AuthenticationFailed, IdempotencyConflict, UserStore
+from services.web_reads import DonorNotFound
 from signing.errors import InputError, LedgerError, PdfUnreadable
 
 STATIC = pages.HERE / "static"
@@ -40,7 +41,7 @@ def status_of(exc: LedgerError) -> int:
     """The HTTP status of an expected failure."""
     if isinstance(exc, AuthenticationFailed | AccountLocked):
         return 401
-    if isinstance(exc, DonationNotFound):
+    if isinstance(exc, DonationNotFound | DonorNotFound):
         return 404
     if isinstance(exc, IdempotencyConflict):
         return 409

@@ -199,6 +199,18 @@ def register(
     return _idempotent(ctx, who, idempotency_key, ("register", body.model_dump()), run)
 
 
+class DonorLookUpIn(BaseModel):
+    id_type: str = "resident_id"
+    id_number: str = Field(min_length=1, max_length=40)
+
+
+@router.post("/donors/lookup", tags=["station"])
+def donor_lookup(ctx: Ctx, who: Staff, body: DonorLookUpIn) -> dict[str, Any]:
+    """A donor by ID number (sent in the body, not the URL): masked identity and visits."""
+    command = web_reads.LookUpDonor(body.id_type, body.id_number)
+    return ctx.call(lambda station: web_reads.donor_lookup(station, command))
+
+
 @router.get("/donations/{donation}", tags=["station"])
 def donation(ctx: Ctx, who: Reader, donation: str) -> dict[str, Any]:
     """The donation's record as it stands (number or id), personal data masked."""

@@ -226,6 +226,30 @@ def test_bad_input_is_4xx_one_line_and_writes_nothing(
     assert events(web) == before
 
 
+def test_a_donor_is_looked_up_by_id_number_and_shown_masked(web: Web) -> None:
+    birth = date(1985, 3, 4)  # as `registered` has it
+    id_number = make_id(birth, "F", sequence=71)
+    donation_id = registered(web.station, sequence=71)
+    client = web.client()
+    answer = client.post(
+        "/api/v1/donors/lookup", json={"id_number": id_number}, headers=web.bearer("staff")
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["id_number_masked"] == id_number[:6] + "*" * 12 and id_number not in answer.text
+    assert body["name"] == "张*" and body["birth_year"] == "1985"
+    assert [v["donation_id"] for v in body["visits"]] == [str(donation_id)]
+    other = make_id(birth, "F", sequence=72)
+    unknown = client.post(
+        "/api/v1/donors/lookup", json={"id_number": other}, headers=web.bearer("staff")
+    )
+    assert unknown.status_code == 404
+    bad = client.post(
+        "/api/v1/donors/lookup", json={"id_number": "12345"}, headers=web.bearer("staff")
+    )
+    assert bad.status_code == 400
+
+
 def test_an_unknown_donation_is_404(web: Web) -> None:
     answer = web.client().get("/api/v1/donations/9000626999999", headers=web.bearer("staff"))
     assert answer.status_code == 404
@@ -456,6 +480,7 @@ API_MATRIX: list[tuple[str, str, tuple[str, ...]]] = [
     ("GET", "/api/v1/me", ALL),
     ("POST", "/api/v1/donations", ("staff",)),
     ("GET", f"/api/v1/donations/{NUMBER}", READERS),
+    ("POST", "/api/v1/donors/lookup", ("staff",)),
     ("GET", f"/api/v1/donations/{NUMBER}/timeline", READERS),
     ("POST", f"/api/v1/donations/{NUMBER}/steps/heat_seal", ("staff",)),
     ("POST", f"/api/v1/donations/{NUMBER}/amendments", ("staff", "quality")),
@@ -538,6 +563,7 @@ API_BODIES: dict[str, dict[str, Any]] = {
                                                         "new_value": 1, "reason": "matrix"}},
     "/api/v1/verify/pdf": {"files": {"file": ("x.pdf", b"not a pdf", "application/pdf")}},
     "/api/v1/users": {"json": {"username": "x", "role": "nobody"}},
+    "/api/v1/donors/lookup": {"json": {"id_number": "110105194912310021"}},
     "/api/v1/station/settings": {"json": {"key": "nope", "value": 1, "reason": "matrix"}},
     "/api/v1/staff/X999/revoke": {"json": {"reason": "matrix"}},
     "/api/v1/channel/appointments": {"json": {"channel": "fax", "id_number": "1", "sex": "F",
