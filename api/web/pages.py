@@ -129,10 +129,33 @@ def index(who: AnyPage) -> Response:
 
 
 def staff_page(
-    request: Request, ctx: Ctx, who: Caller, message: str = "", status_code: int = 200
+    request: Request,
+    ctx: Ctx,
+    who: Caller,
+    message: str = "",
+    status_code: int = 200,
+    donor: dict[str, Any] | None = None,
 ) -> HTMLResponse:
     pending = ctx.call(lambda station: booking.pending_preregistrations(station, ctx.users))
-    return render(request, "staff.html", who, status_code, pending=pending, message=message)
+    return render(
+        request, "staff.html", who, status_code, pending=pending, message=message, donor=donor
+    )
+
+
+@router.post("/staff/donors/lookup")
+def staff_donor_lookup(
+    request: Request,
+    ctx: Ctx,
+    who: StaffPage,
+    id_number: Annotated[str, Form()],
+    id_type: Annotated[str, Form()] = "resident_id",
+) -> Response:
+    try:
+        command = web_reads.LookUpDonor(id_type, id_number)
+        donor = ctx.call(lambda station: web_reads.donor_lookup(station, command))
+    except LedgerError as exc:
+        return staff_page(request, ctx, who, str(exc), 404)
+    return staff_page(request, ctx, who, donor=donor)
 
 
 @router.get("/staff")

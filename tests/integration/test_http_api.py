@@ -508,6 +508,7 @@ NOT_IN_MATRIX = {("POST", "/api/v1/auth/token"), ("POST", "/api/v1/auth/logout")
 
 PAGE_MATRIX: list[tuple[str, str, tuple[str, ...]]] = [
     ("GET", "/staff", ("staff",)),
+    ("POST", "/staff/donors/lookup", ("staff",)),
     ("GET", f"/staff/donations/{NUMBER}", READERS),
     ("GET", f"/staff/donations/{NUMBER}/timeline", READERS),
     ("GET", f"/regulator/donation?donation={NUMBER}", VERIFIERS),
@@ -635,6 +636,7 @@ PAGE_BODIES: dict[str, dict[str, Any]] = {
     "/channel/appointments": {"data": {"channel": "fax", "id_number": "1", "sex": "F",
                                        "birth_date": "1990-01-01", "day": "2030-01-01"}},
     "/channel/preregistrations": {"data": {"channel": "fax"}},
+    "/staff/donors/lookup": {"data": {"id_number": "110105194912310021"}},
 }  # fmt: skip
 
 

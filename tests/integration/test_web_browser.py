@@ -42,14 +42,23 @@ CHROMIUM = os.environ.get("LEDGER_TEST_CHROMIUM", "/usr/bin/chromium")
 PHONE = {"width": 390, "height": 844}
 NUMBER = "9000626200001"
 
-playwright_api = pytest.importorskip(
-    "playwright.sync_api", reason="playwright (the dev extra) is not installed"
-)
-if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
-    pytest.skip(
-        f"no chromium at {CHROMIUM}: apt-get install chromium (scripts/prereqs test)",
-        allow_module_level=True,
-    )
+#: CI sets it: a missing browser is then a failure, not a skip.
+REQUIRED = os.environ.get("LEDGER_TEST_REQUIRE_BROWSER") == "1"
+
+
+def _unavailable(reason: str) -> None:
+    if REQUIRED:
+        pytest.fail(f"LEDGER_TEST_REQUIRE_BROWSER=1 but {reason}", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
+
+
+try:
+    import playwright.sync_api as playwright_api
+except ImportError:  # pragma: no cover - the dev extra brings it
+    _unavailable("playwright (the dev extra) is not installed")
+EXECUTABLE = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+if EXECUTABLE is None:
+    _unavailable(f"no chromium at {CHROMIUM}: apt-get install chromium (scripts/prereqs test)")
 
 
 @dataclass
@@ -111,7 +120,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 def browser(served: Served) -> Iterator[Any]:
     with playwright_api.sync_playwright() as p:
         args = ["--no-sandbox"] if os.geteuid() == 0 else []
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=args)
+        launched = p.chromium.launch(executable_path=EXECUTABLE, args=args)
         try:
             yield launched
         finally:
