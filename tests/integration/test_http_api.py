@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -270,6 +271,25 @@ def test_a_retry_with_the_same_idempotency_key_records_once(web: Web) -> None:
     assert events(web) == after_first
     changed = client.post(url, json={**consent, "consent": False}, headers=headers)
     assert changed.status_code == 409
+
+
+def test_concurrent_retries_with_one_idempotency_key_record_once(web: Web) -> None:
+    donation_id = registered(web.station, sequence=16)
+    consent = {"answers": {}, "consent": True, "fingerprint_verified": True}
+    url = f"/api/v1/donations/{donation_id}/steps/informed_consent"
+    headers = {**web.bearer("staff"), "Idempotency-Key": f"race-{donation_id}"}
+    before = events(web)
+
+    def send(_: int) -> int:
+        return int(web.client().post(url, json=consent, headers=headers).status_code)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        statuses = list(pool.map(send, range(8)))
+    assert set(statuses) <= {201, 409} and 201 in statuses, statuses
+    steps_ = web.station.app.donation(donation_id).steps
+    assert "informed_consent" in steps_
+    # one consent: the donor's certificate issuance and the consent event, once
+    assert events(web) - before == 2
 
 
 def test_an_amendment_keeps_the_prior_value_in_the_audit(web: Web) -> None:
