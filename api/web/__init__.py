@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.web import api_routes, pages
+from api.web import pages, routes
 from api.web.context import WebContext
 from ledger.events import WorkflowError
 from ledger.timestamping import StamperThread
@@ -80,7 +80,7 @@ def create_app(settings: Settings, *, stamp: bool = False) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.ctx = ctx
-    app.include_router(api_routes.router)
+    app.include_router(routes.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

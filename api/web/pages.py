@@ -23,6 +23,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
 
 from api.web.auth import SESSION_COOKIE, Caller, Ctx, caller, require
+from api.web.routes.common import period
 from ledger.application import PRODUCTS
 from services import amend, booking, staff, station_settings, steps, users, web_reads
 from services.staff import staff_signer
@@ -430,9 +431,7 @@ def quality_rates_page(
     start: date | None = None,
     end: date | None = None,
 ) -> Response:
-    from api.web.api_routes import _period
-
-    first, last = _period(start, end)
+    first, last = period(start, end)
     try:
         rates = ctx.call(lambda station: web_reads.quality_rates(station, first, last))
     except LedgerError as exc:
