@@ -190,8 +190,8 @@ def test_amend_then_the_quality_manager_sees_the_prior_value(browser: Any, serve
     page.click("main button[type=submit]")
     page.wait_for_load_state()
     assert "36.6 -> 36.9" in page.inner_text(".message")
-    quality = logged_in(browser, served, "quality", {"width": 1280, "height": 900})
-    assert quality.url.endswith("/quality")
+    quality = logged_in(browser, served, "quality")
+    assert quality.url.endswith("/quality") and fits_the_width(quality)
     row = quality.locator("tr.amendment", has_text="temperature_c")
     assert row.locator("td.old").inner_text() == "36.6"
     assert row.locator("td.new").inner_text() == "36.9"
@@ -205,7 +205,7 @@ def test_amend_then_the_quality_manager_sees_the_prior_value(browser: Any, serve
 
 def test_the_archivist_sees_the_sealed_donation_queued(browser: Any, served: Served) -> None:
     page = logged_in(browser, served, "archivist")
-    assert page.url.endswith("/archivist")
+    assert page.url.endswith("/archivist") and fits_the_width(page)
     row = page.locator("tr.queued", has_text=NUMBER)
     assert row.count() == 1
     assert "张*" in row.inner_text()
@@ -216,18 +216,20 @@ def test_the_regulator_uploads_a_pdf_and_reads_the_verdict(
     browser: Any, served: Served, name: str, verdict: str
 ) -> None:
     page = logged_in(browser, served, "regulator")
-    assert page.url.endswith("/regulator")
+    assert page.url.endswith("/regulator") and fits_the_width(page)
     page.set_input_files("input[name=file]", str(served.files[name]))
     page.set_input_files("input[name=trust]", str(served.files["root"]))
     page.click("form[action='/regulator/verify-pdf'] button")
     page.wait_for_load_state()
     assert page.inner_text("#verdict") == verdict
+    assert fits_the_width(page)
 
 
 def test_the_administrator_adds_a_user_and_sees_the_password_once(
     browser: Any, served: Served
 ) -> None:
     page = logged_in(browser, served, "admin")
+    assert fits_the_width(page)
     page.fill("input[name=username]", "archivist2")
     page.select_option("select[name=role]", "archivist")
     page.click("form[action='/admin/users'] button")
