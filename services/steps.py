@@ -25,9 +25,10 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ledger.application import CHANNELS, DONATION_NO_LENGTH, PRODUCTS
+from ledger.application import CHANNELS, DONATION_NO_LENGTH
+from ledger.application import PRODUCTS as PRODUCTS  # re-exported for the adapters
 from ledger.donation import Donation, Step
-from ledger.events import WorkflowError
+from ledger.events import WorkflowError as WorkflowError  # re-exported for the adapters
 from ledger.identity import InvalidIdentity, check_declared, validate_id
 from services.staff import staff_signer
 from services.station import Station

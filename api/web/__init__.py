@@ -20,11 +20,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.web import pages, routes
 from api.web.context import WebContext
-from ledger.events import WorkflowError
-from ledger.timestamping import StamperThread
+from services.serving import start_stamping
 from services.settings import Settings
 from services.station import Station
-from services.steps import DonationNotFound
+from services.steps import DonationNotFound, WorkflowError
 from services.users import AccountLocked, AuthenticationFailed, IdempotencyConflict, UserStore
 from services.web_reads import DonorNotFound
 from signing.errors import InputError, LedgerError, PdfUnreadable
@@ -64,12 +63,12 @@ def create_app(settings: Settings, *, stamp: bool = False) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        stamping = StamperThread(station.stamper()).start() if stamp else None
+        stop_stamping = start_stamping(station) if stamp else None
         try:
             yield
         finally:
-            if stamping is not None:
-                stamping.stop()
+            if stop_stamping is not None:
+                stop_stamping()
             station.close()
 
     app = FastAPIOffline(

@@ -24,9 +24,9 @@ from pydantic import BaseModel
 
 from api.web.auth import SESSION_COOKIE, Caller, Ctx, caller, require
 from api.web.routes.common import period
-from ledger.application import PRODUCTS
 from services import amend, booking, staff, station_settings, steps, users, web_reads
 from services.staff import staff_signer
+from services.steps import PRODUCTS
 from signing.errors import InputError, LedgerError
 
 HERE = Path(__file__).parent
