@@ -19,7 +19,7 @@ import pydantic
 from rich.console import Console
 from rich.table import Table
 
-from api import doctor, forms, verify_pdf
+from api import doctor, forms, verify_pdf, webserve
 from api.cli_reports import register as register_read_models
 from api.progress import progress_bar
 from ledger.report import Severity, Verdict
@@ -181,6 +181,7 @@ def _parser() -> argparse.ArgumentParser:
     forms.register(sub)
     verify_pdf.register(sub)
     doctor.register(sub)
+    webserve.register(sub)
     register_read_models(sub)
 
     p = sub.add_parser("export-event", help="write one event's evidence for openssl")

@@ -618,7 +618,7 @@ class LedgerApp(Application[UUID]):
         return aggregate
 
 
-CHANNELS = ("desk", "kiosk", "online", "wechat", "douyin_h5", "app")
+CHANNELS = ("desk", "kiosk", "online", "wechat", "douyin_h5", "app", "baidu")
 PRODUCTS = ("platelets_single", "platelets_double", "platelets_plasma", "plasma")
 
 

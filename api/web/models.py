@@ -1,0 +1,121 @@
+"""Request and response models of the JSON API (apart from the routes that use them)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_at: datetime
+
+
+class UserOut(BaseModel):
+    username: str
+    role: str
+    staff_id: str | None
+
+
+class RegistrationIn(BaseModel):
+    id_type: str = "resident_id"
+    id_number: str = Field(min_length=1, max_length=40)
+    name: str = Field(min_length=1, max_length=60)
+    sex: Literal["M", "F"]
+    birth_date: date
+    phone: str = Field(min_length=5, max_length=20)
+    product: str
+    appointment_id: str | None = None
+
+
+class RegisteredOut(BaseModel):
+    donation_id: str
+
+
+class StepOut(BaseModel):
+    donation_id: str
+    donation_no: str
+    step: str
+    version: int
+    event_hash: str
+    status: str
+    rule_outcomes: list[dict[str, Any]]
+
+
+class AmendmentIn(BaseModel):
+    step: str
+    field: str
+    new_value: str | int | float | bool
+    reason: str = Field(min_length=1)
+    override_reason: str = ""
+    acknowledged: list[str] = []
+
+
+class AmendedOut(BaseModel):
+    donation_id: str
+    donation_no: str
+    step: str
+    field: str
+    old_value: Any
+    new_value: Any
+    version: int
+    event_hash: str
+    rule_outcomes: list[dict[str, Any]]
+
+
+class UserIn(BaseModel):
+    username: str
+    role: str
+    password: str | None = None
+    staff_id: str | None = None
+
+
+class UserAddedOut(UserOut):
+    generated_password: str | None = Field(
+        None, description="shown once, when no password was given"
+    )
+
+
+class DonorLookUpIn(BaseModel):
+    id_type: str = "resident_id"
+    id_number: str = Field(min_length=1, max_length=40)
+
+
+class BookingIn(BaseModel):
+    channel: str = Field(description="wechat, baidu, douyin or h5")
+    id_type: str = "resident_id"
+    id_number: str = Field(min_length=1, max_length=40)
+    sex: Literal["M", "F"]
+    birth_date: date
+    day: date
+    period: Literal["morning", "afternoon"] = "morning"
+
+
+class CancelIn(BaseModel):
+    channel: str
+
+
+class PreRegistrationIn(BaseModel):
+    channel: str = Field(description="wechat, baidu, douyin or h5")
+    id_type: str = "resident_id"
+    id_number: str = Field(min_length=1, max_length=40)
+    name: str = Field(min_length=1, max_length=60)
+    sex: Literal["M", "F"]
+    birth_date: date
+    phone: str = Field(min_length=5, max_length=20)
+    product: str
+    answers: dict[str, bool]
+    appointment_id: str | None = None
+
+
+class SettingIn(BaseModel):
+    key: str
+    value: Any
+    reason: str
+
+
+class RevocationIn(BaseModel):
+    reason: str
