@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from api import archive as archive_cli
 from api import doctor, forms, verify_pdf
 from api.cli_reports import register as register_read_models
 from documents.forms.fonts import FontUnavailable, form_font
@@ -184,6 +185,7 @@ def _parser() -> argparse.ArgumentParser:
     verify_pdf.register(sub)
     doctor.register(sub)
     register_read_models(sub)
+    archive_cli.register(sub)
 
     p = sub.add_parser("export-event", help="write one event's evidence for openssl")
     p.add_argument("position", type=_positive, help="global position (notification id)")
