@@ -73,6 +73,9 @@ def register(subparsers: Any) -> None:
         "--checkpoint", type=Path, metavar="FILE", help="a checkpoint you hold: check consistency"
     )
     v.add_argument("--json", action="store_true", help="print the report as JSON")
+    v.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="processes checking the forms"
+    )
     v.set_defaults(handler=cmd_verify_package)
 
 
@@ -106,9 +109,8 @@ def _progress() -> Iterator[Callable[[str, int, int], None]]:
 def cmd_archive(settings: Settings, args: argparse.Namespace) -> int:
     if args.action == "audit":
         with Station.open(settings) as station, _progress() as advance:
-            audited = archive.audit_archive(
-                station, archive.AuditArchive(args.out, args.archivist), advance
-            )
+            audit = archive.AuditArchive(args.out, args.archivist, max(1, args.workers))
+            audited = archive.audit_archive(station, audit, advance)
         for name, verdict, problem in audited.packages:
             line = f"{verdict:13} {name}" + (f"  {problem}" if problem else "")
             console.print(line, markup=False)
@@ -163,7 +165,8 @@ def print_archive(result: archive.ArchiveResult) -> None:
 
 def cmd_verify_package(settings: Settings, args: argparse.Namespace) -> int:
     report = archive.verify_package_file(
-        settings, archive.VerifyPackage(args.path, args.trust, args.checkpoint)
+        settings,
+        archive.VerifyPackage(args.path, args.trust, args.checkpoint, max(1, args.workers)),
     )
     if args.json:
         print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
@@ -194,3 +197,18 @@ def print_package_report(report: PackageReport) -> None:
     for finding in report.findings:
         if finding.severity is Severity.WARNING:
             console.print(f"  note: {finding.describe()}", markup=False)
+
+
+def demo_archive(station: Station, settings: Settings, *, forms: bool) -> int:
+    """The demo's last step: archive its day (reusing the forms it wrote, once they verify and
+    hold the ledger's current events) and verify the package; 0 when it passes."""
+    if not forms:
+        console.print("Archive: skipped (--no-forms)")
+        return 0
+    with _progress() as advance:
+        result, report = archive.archive_demo_day(station, settings.home / "forms", advance)
+    print_archive(result)
+    if report is None:
+        return 0
+    print_package_report(report)
+    return report.exit_code

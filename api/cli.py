@@ -274,7 +274,8 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
             f"Timestamps: {stamping.stamper.requests} TSA requests; checkpoint of "
             f"{checkpoint.size} events written to {checkpoint_file}"
         )
-        return _verify(station, as_json=False)
+        archived = archive_cli.demo_archive(station, settings, forms=not args.no_forms)
+        return _verify(station, as_json=False) or archived
 
 
 def _demo_forms(station: Station, settings: Settings, day: DemoDay) -> int:

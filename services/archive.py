@@ -61,7 +61,7 @@ from ledger.signer import CredentialSigner
 from ledger.stores import persistence_env
 from ledger.timestamping import inclusion_evidence, leaves_of
 from projections.archive_queue import ITEMS, surname_only
-from projections.eventtime import iso, recorded_at
+from projections.eventtime import iso, recorded_at, station_date
 from projections.runner import Projector, Views
 from services import checkpoints
 from services.forms import produce_forms, producer_for
@@ -1019,6 +1019,21 @@ def four_properties(
     }
 
 
+def archive_demo_day(
+    station: Station, forms_dir: Path, progress: Progress | None = None
+) -> tuple[ArchiveResult, PackageReport | None]:
+    """`ledger demo`'s last step: archive the station's day into ``HOME/archive-inbox`` and
+    verify the package (None when nothing new was archived)."""
+    ensure_archivist(station)
+    today = station_date(datetime.now(UTC))
+    workers = os.cpu_count() or 1
+    command = ArchivePeriod(today, today, workers=workers, forms_dir=forms_dir)
+    result = archive_period(station, command, progress)
+    if result.package is None:
+        return result, None
+    return result, verify_package(result.package, station.trust_roots(), workers=workers)
+
+
 # -- verifying a package -----------------------------------------------------------------------
 
 
@@ -1027,6 +1042,7 @@ class VerifyPackage:
     path: Path
     trust: Path | None = None
     checkpoint: Path | None = None
+    workers: int = 1
 
 
 def verify_package_file(settings: Settings, command: VerifyPackage) -> PackageReport:
@@ -1044,7 +1060,7 @@ def verify_package_file(settings: Settings, command: VerifyPackage) -> PackageRe
         raise InputError(f"{command.path} is not a BagIt bag (no bagit.txt)")
     roots = trust_roots(settings, command.trust)
     held = read_checkpoint(command.checkpoint) if command.checkpoint is not None else None
-    return verify_package(command.path, roots, held=held)
+    return verify_package(command.path, roots, held=held, workers=command.workers)
 
 
 # -- the fixity audit --------------------------------------------------------------------------
@@ -1054,6 +1070,7 @@ def verify_package_file(settings: Settings, command: VerifyPackage) -> PackageRe
 class AuditArchive:
     inbox: Path | None = None
     archivist: str = ARCHIVIST.staff_id
+    workers: int = 1
 
 
 @dataclass(frozen=True)
@@ -1077,7 +1094,7 @@ def audit_archive(
     roots = station.trust_roots()
     results = []
     for count, bag in enumerate(bags, 1):
-        package = verify_package(bag, roots)
+        package = verify_package(bag, roots, workers=command.workers)
         first = package.first_problem
         results.append((bag.name, str(package.verdict), first.describe() if first else ""))
         if progress is not None:

@@ -27,6 +27,7 @@ from documents.package_verify import PackageReport, verify_package
 from ledger.archive import AMENDED, ORIGINAL, ArchiveItem, archive_item_id_for
 from ledger.checkpoints import SignedCheckpoint
 from ledger.report import Code, Verdict
+from projections.eventtime import station_date
 from services import archive, checkpoints
 from services.archive import ArchivePeriod, archive_period
 from services.station import Station
@@ -34,7 +35,7 @@ from tests import workflow
 from tests.conftest import make_settings
 
 pytestmark = pytest.mark.slow
-TODAY = datetime.now(UTC).date()
+TODAY = station_date(datetime.now(UTC))
 
 
 @dataclass
