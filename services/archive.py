@@ -28,6 +28,7 @@ import base64
 import concurrent.futures
 import contextlib
 import hashlib
+import io
 import json
 import multiprocessing
 import os
@@ -42,6 +43,7 @@ from typing import Any
 from uuid import UUID
 
 import bagit
+import pikepdf
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -835,17 +837,50 @@ def _check_forms(
     return done.problems
 
 
-_EXECUTABLE = re.compile(rb"/(JavaScript|JS|Launch|RichMedia|SubmitForm|ImportData)\b")
+#: PDF action types that run or fetch something (ISO 32000 12.6.4), and keys that hold them.
+_ACTIVE_ACTIONS = frozenset(
+    {"/JavaScript", "/Launch", "/SubmitForm", "/ImportData", "/RichMediaExecute", "/Rendition"}
+)
 
 
 def _unsafe_content(data: bytes) -> list[str]:
-    """DA/T 70 3-x/4-x: no encryption, no executable or active content (by PDF names)."""
-    problems = []
-    if b"/Encrypt" in data:
-        problems.append("the file is encrypted (/Encrypt)")
-    found = sorted({m.group(1).decode() for m in _EXECUTABLE.finditer(data)})
+    """DA/T 70 3-x/4-x: no encryption, no executable or active content. Every dictionary of
+    the file, direct or indirect, is read (pikepdf): an action of an active type, a /JS
+    script, a JavaScript name tree. A name inside a compressed stream or a font is not
+    mistaken for one, and a plain /OpenAction destination (fpdf2 writes one) is fine."""
+    try:
+        pdf = pikepdf.open(io.BytesIO(data))
+    except pikepdf.PdfError as exc:
+        return [f"unreadable by qpdf: {exc}"]
+    found: set[str] = set()
+
+    def walk(value: Any, depth: int) -> None:
+        children: list[Any]
+        if isinstance(value, pikepdf.Array):
+            children = list(value)
+        elif isinstance(value, pikepdf.Dictionary):
+            action = value.get("/S")
+            if isinstance(action, pikepdf.Name) and str(action) in _ACTIVE_ACTIONS:
+                found.add(str(action))
+            if "/JS" in value:
+                found.add("/JS")
+            children = [value.get(key) for key in list(value.keys())]
+        else:
+            return
+        for child in children:
+            direct = isinstance(child, pikepdf.Dictionary | pikepdf.Array) and not child.is_indirect
+            if direct and depth < 12:
+                walk(child, depth + 1)
+
+    with pdf:
+        problems = ["the file is encrypted"] if pdf.is_encrypted else []
+        for obj in pdf.objects:
+            walk(obj.stream_dict if isinstance(obj, pikepdf.Stream) else obj, 0)
+        names = pdf.Root.get("/Names")
+        if isinstance(names, pikepdf.Dictionary) and "/JavaScript" in names:
+            found.add("/Names /JavaScript")
     if found:
-        problems.append(f"active content: {', '.join(found)}")
+        problems.append(f"active content: {', '.join(sorted(found))}")
     return problems
 
 
