@@ -199,11 +199,11 @@ def print_package_report(report: PackageReport) -> None:
             console.print(f"  note: {finding.describe()}", markup=False)
 
 
-def demo_archive(station: Station, settings: Settings, *, forms: bool) -> int:
+def demo_archive(station: Station, settings: Settings, *, forms: bool, skip: bool) -> int:
     """The demo's last step: archive its day (reusing the forms it wrote, once they verify and
     hold the ledger's current events) and verify the package; 0 when it passes."""
-    if not forms:
-        console.print("Archive: skipped (--no-forms)")
+    if skip or not forms:
+        console.print(f"Archive: skipped ({'--no-archive' if skip else '--no-forms'})")
         return 0
     with _progress() as advance:
         result, report = archive.archive_demo_day(station, settings.home / "forms", advance)

@@ -105,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-forms", action="store_true", help="skip the three signed PDF/A-3 forms per donation"
     )
+    p.add_argument("--no-archive", action="store_true", help="skip archiving the day")
     p.set_defaults(handler=cmd_demo)
 
     p = sub.add_parser("verify", help="recompute every hash, chain link, signature and token")
@@ -274,7 +275,9 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
             f"Timestamps: {stamping.stamper.requests} TSA requests; checkpoint of "
             f"{checkpoint.size} events written to {checkpoint_file}"
         )
-        archived = archive_cli.demo_archive(station, settings, forms=not args.no_forms)
+        archived = archive_cli.demo_archive(
+            station, settings, forms=not args.no_forms, skip=args.no_archive
+        )
         return _verify(station, as_json=False) or archived
 
 

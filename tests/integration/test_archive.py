@@ -490,3 +490,19 @@ def test_amendment_after_archiving_makes_a_supplementary_package(archived: Archi
     assert report.verdict is Verdict.PASSED, [f.describe() for f in report.issues()]
     rows = fmt.read_catalogue_xml((result.package / "data" / fmt.CATALOGUE_XML).read_bytes())
     assert [(r["献血编号"], r["封装包类型"]) for r in rows] == [(number, AMENDED)]
+
+
+def test_demo_ends_by_archiving_its_day_and_verifying_the_package(
+    cli_env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["demo", "--donations", "4", "--seed", "2"]) == 0
+    first = " ".join(capsys.readouterr().out.split())
+    assert "verify-package: OK" in first and "forms reused" in first, first
+    assert main(["demo", "--donations", "3", "--seed", "2"]) == 0
+    second = " ".join(capsys.readouterr().out.split())
+    assert "verify-package: OK" in second and "archived before" in second, second
+    inbox = cli_env / "home" / "archive-inbox"
+    assert len([p for p in inbox.iterdir() if (p / "bagit.txt").is_file()]) == 2
+    assert main(["archive", "--from", str(TODAY), "--to", str(TODAY)]) == 0
+    assert "Nothing archived" in " ".join(capsys.readouterr().out.split())
