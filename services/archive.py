@@ -47,6 +47,7 @@ import pikepdf
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from eventsourcing.application import AggregateNotFoundError
 
 from documents import archive_package as fmt
 from documents.forms.model import FormKind, configured_forms
@@ -235,7 +236,7 @@ def _in_period(doc: dict[str, Any], command: ArchivePeriod) -> bool:
 def _archive_item(station: Station, donation_id: UUID) -> ArchiveItem | None:
     try:
         item: Any = station.app.repository.get(item_id(donation_id))
-    except Exception:  # eventsourcing's AggregateNotFoundError: never archived
+    except AggregateNotFoundError:  # never archived
         return None
     return item if isinstance(item, ArchiveItem) else None
 

@@ -12,6 +12,7 @@ import json
 import shutil
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -297,6 +298,24 @@ def test_verify_package_against_a_held_earlier_checkpoint(archived: Archived) ->
     assert report.verdict is Verdict.PASSED, [f.describe() for f in report.issues()]
 
 
+def test_held_checkpoint_newer_than_the_package_is_indeterminate(archived: Archived) -> None:
+    newer = checkpoints.issue(archived.station)
+    report = verify_package(archived.package, archived.station.trust_roots(), held=newer)
+    assert report.verdict is Verdict.INDETERMINATE
+    assert report.first_problem is not None
+    assert report.first_problem.code is Code.PACKAGE_CHECKPOINT_UNPROVEN
+
+
+def test_held_checkpoint_of_the_same_size_with_another_root_is_a_fork(archived: Archived) -> None:
+    document = json.loads((archived.package / "data" / fmt.CHECKPOINT).read_text())
+    document["root"] = "00" * 32
+    forged = SignedCheckpoint.from_json(document)
+    report = verify_package(archived.package, archived.station.trust_roots(), held=forged)
+    codes = {f.code for f in report.findings}
+    assert report.verdict is Verdict.FAILED
+    assert {Code.CHECKPOINT_INVALID, Code.CHECKPOINT_INCONSISTENT} <= codes
+
+
 def test_cli_verify_package_json(archived: Archived, capsys: pytest.CaptureFixture[str]) -> None:
     trust = archived.home / "pki" / "root.cert.pem"
     assert main(["verify-package", str(archived.package), "--trust", str(trust), "--json"]) == 0
@@ -476,9 +495,13 @@ def test_amendment_after_archiving_makes_a_supplementary_package(archived: Archi
     workflow.amend_temperature(station, donation_id, 36.8)
     queue = {d["donation_no"]: d for d in archive._queue(station)}
     assert queue[number]["state"] == "queued" and queue[number]["supplement"] is True
-    result = archive_period(station, ArchivePeriod(TODAY, TODAY, out=archived.package.parent))
+    result = archive_period(
+        station, ArchivePeriod(TODAY, TODAY, out=archived.package.parent, zip=True)
+    )
     assert result.supplements == (number,) and result.archived == ()
-    assert result.package is not None
+    assert result.package is not None and result.zip_path is not None
+    with zipfile.ZipFile(result.zip_path) as bundle:
+        assert f"{result.package.name}/bagit.txt" in bundle.namelist()
     folder = _donation(result.package, number)
     parsed = fmt.read_encapsulation((folder / f"{number}{fmt.ENCAPSULATION_SUFFIX}").read_bytes())
     assert parsed.package_type == AMENDED
