@@ -15,7 +15,7 @@ import sys
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from uuid import UUID
 
@@ -32,6 +32,7 @@ from projections.eventtime import station_date
 from services import archive, checkpoints
 from services.archive import ArchivePeriod, archive_period
 from services.station import Station
+from signing.errors import InputError
 from tests import workflow
 from tests.conftest import make_settings
 
@@ -321,6 +322,18 @@ def test_cli_verify_package_json(archived: Archived, capsys: pytest.CaptureFixtu
     assert main(["verify-package", str(archived.package), "--trust", str(trust), "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["kind"] == "package" and document["verdict"] == "PASSED"
+
+
+def test_bad_input_is_refused_before_anything_is_written(archived: Archived) -> None:
+    inbox = archived.package.parent
+    before = sorted(p.name for p in inbox.iterdir())
+    with pytest.raises(InputError, match="not an archivist"):
+        archive_period(archived.station, ArchivePeriod(TODAY, TODAY, out=inbox, archivist="N001"))
+    with pytest.raises(InputError, match="before"):
+        archive_period(archived.station, ArchivePeriod(TODAY, date(2000, 1, 1), out=inbox))
+    with pytest.raises(InputError, match="no credential"):
+        archive_period(archived.station, ArchivePeriod(TODAY, TODAY, out=inbox, archivist="X9"))
+    assert sorted(p.name for p in inbox.iterdir()) == before
 
 
 # -- tampering: one test per way --------------------------------------------------------------

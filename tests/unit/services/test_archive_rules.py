@@ -136,3 +136,22 @@ def test_merkle_log_paths_equal_the_reference() -> None:
     leaves = [leaf_hash(hashlib.sha256(bytes([i])).digest()) for i in range(37)]
     log = fmt.MerkleLog(leaves)
     assert all(log.path(i) == inclusion_proof(leaves, i) for i in range(37))
+
+
+def _doc(day: str, department: str = "献血服务二科") -> dict[str, object]:
+    return {"catalogue": {"collected_on": day, "department": department}, "sealed_at": ""}
+
+
+def test_period_and_department_select_by_collection_day() -> None:
+    from datetime import date
+
+    from services.archive import ArchivePeriod, _in_period
+
+    december = ArchivePeriod(date(2026, 12, 1), date(2026, 12, 31))
+    assert _in_period(_doc("2026-12-01"), december) and _in_period(_doc("2026-12-31"), december)
+    assert not _in_period(_doc("2026-11-30"), december)
+    assert not _in_period(_doc("2027-01-01"), december)
+    assert not _in_period(_doc(""), december)
+    other = ArchivePeriod(date(2026, 12, 1), date(2026, 12, 31), department="献血服务一科")
+    assert not _in_period(_doc("2026-12-05"), other)
+    assert _in_period(_doc("2026-12-05", "献血服务一科"), other)
