@@ -310,6 +310,9 @@ def archive_period(
         else:
             eligible.append(candidate)
 
+    if not eligible:
+        seconds = time.perf_counter() - started
+        return ArchiveResult(package_id, None, (), (), tuple(refused), already, 0, seconds)
     staging = out / f".{package_id}.partial"
     staging.mkdir()
     try:
@@ -320,6 +323,8 @@ def archive_period(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     package, archived, supplements, reused, zip_path = result
+    if package is None:  # every candidate was refused: no package, no temporary folder left
+        shutil.rmtree(staging, ignore_errors=True)
     return ArchiveResult(
         package_id,
         package,

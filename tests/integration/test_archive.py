@@ -482,6 +482,7 @@ def test_second_archive_of_the_period_archives_nothing(archived: Archived) -> No
         archived.station, ArchivePeriod(TODAY, TODAY, out=archived.package.parent)
     )
     assert again.package is None and again.count == 0
+    assert not list(archived.package.parent.glob(".*.partial"))
     assert again.already_archived == 2
     assert [r.donation_no for r in again.refused] == [archived.incomplete]
     queue = archive._queue(archived.station)
