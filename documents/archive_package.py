@@ -196,6 +196,7 @@ class OriginalReference:
     package_id: str
     encapsulation_sha256: str
     donation_version: int
+    data: bytes = b""  # the original encapsulation XML, when the archive still holds it
 
 
 @dataclass(frozen=True)
@@ -247,6 +248,13 @@ def encapsulate(
         _sub(original, "封装包标识", content.original.package_id)
         _sub(original, "封装包摘要", content.original.encapsulation_sha256, 算法="SHA-256")
         _sub(original, "记录版本", content.original.donation_version)
+        if content.original.data:
+            _sub(
+                original,
+                "封装包数据",
+                base64.b64encode(content.original.data).decode("ascii"),
+                编码="base64",
+            )
         holder = _sub(modified, "修改后封装内容")
     _file_entity(_sub(holder, "文件实体块"), content)
     business = _sub(holder, "业务实体块")
@@ -382,10 +390,17 @@ def read_encapsulation(data: bytes) -> ParsedEncapsulation:
     original = None
     reference = signed.find("封装内容/修改封装内容/原封装包")
     if reference is not None:
+        wrapped = reference.find("封装包数据")
+        try:
+            text = wrapped.text if wrapped is not None else ""
+            data = base64.b64decode(text or "", validate=True)
+        except ValueError as exc:
+            raise PackageFormatError(f"封装包数据 is not Base64: {exc}") from exc
         original = OriginalReference(
             _one(reference, "封装包标识").text or "",
             _one(reference, "封装包摘要").text or "",
             int(_one(reference, "记录版本").text or 0),
+            data,
         )
     try:
         signature = base64.b64decode(_one(signatures, "电子签名/签名结果").text or "")

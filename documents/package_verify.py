@@ -341,6 +341,28 @@ class _Checker:
             problem = self.signed_by_archivist(path, signature, data)
             if problem:
                 self.add(Code.PACKAGE_ENCAPSULATION_INVALID, path, f"{what}: {problem}")
+        original = parsed.original
+        if original is not None and original.data:
+            if hashlib.sha256(original.data).hexdigest() != original.encapsulation_sha256:
+                self.add(
+                    Code.PACKAGE_ENCAPSULATION_INVALID,
+                    path,
+                    "the wrapped original package (原封装包) does not have its stated digest",
+                )
+            else:
+                try:
+                    wrapped = fmt.read_encapsulation(original.data)
+                    problem = self.signed_by_archivist(
+                        path, wrapped.signature, wrapped.signed_bytes
+                    )
+                except fmt.PackageFormatError as exc:
+                    problem = str(exc)
+                if problem:
+                    self.add(
+                        Code.PACKAGE_ENCAPSULATION_INVALID,
+                        path,
+                        f"the wrapped original package (原封装包): {problem}",
+                    )
         if parsed.donation_no != number:
             self.add(
                 Code.PACKAGE_ENCAPSULATION_INVALID,

@@ -432,11 +432,7 @@ def _build(
             people=_people(station, events),
             package_type=entry["row"]["封装包类型"],
             original=(
-                fmt.OriginalReference(
-                    str(entry["item"].last_package["package_id"]),
-                    str(entry["item"].last_package["encapsulation_sha256"]),
-                    entry["item"].archived_version,
-                )
+                _original(out, candidate.donation_no, entry["item"])
                 if entry["item"] is not None
                 else None
             ),
@@ -566,6 +562,20 @@ def _build(
         station.stamper().flush()
     reused = sum(1 for _, p in kept if p.reused)
     return final, originals, supplements, reused, zip_path
+
+
+def _original(out: Path, number: str, item: ArchiveItem) -> fmt.OriginalReference:
+    """What a 修改型 package says of the package it supersedes: its id, digest and version, and
+    its bytes when the package is still in the target folder and has that digest."""
+    last = item.last_package
+    digest = str(last["encapsulation_sha256"])
+    path = out / str(last["package_id"]) / "data" / fmt.RECORDS / number
+    data = b""
+    with contextlib.suppress(OSError):
+        candidate = (path / f"{number}{fmt.ENCAPSULATION_SUFFIX}").read_bytes()
+        if hashlib.sha256(candidate).hexdigest() == digest:
+            data = candidate
+    return fmt.OriginalReference(str(last["package_id"]), digest, item.archived_version, data)
 
 
 def _form_title(name: str) -> str:

@@ -521,6 +521,8 @@ def test_amendment_after_archiving_makes_a_supplementary_package(archived: Archi
     assert parsed.package_type == AMENDED
     assert parsed.original is not None
     assert parsed.original.package_id == archived.result.package_id
+    original = _donation(archived.package, number) / f"{number}{fmt.ENCAPSULATION_SUFFIX}"
+    assert parsed.original.data == original.read_bytes()  # the original, wrapped
     item: ArchiveItem = station.app.repository.get(archive_item_id_for(donation_id))
     assert [p["package_type"] for p in item.packages] == [ORIGINAL, AMENDED]
     report = _verify(archived, result.package)
