@@ -67,7 +67,7 @@ from projections.archive_queue import ITEMS, surname_only
 from projections.eventtime import iso, recorded_at, station_date
 from projections.runner import Projector, Views
 from services import checkpoints
-from services.forms import produce_forms, producer_for
+from services.forms import producer_for
 from services.roster import StaffMember
 from services.settings import Settings
 from services.staff import staff_signer
@@ -810,7 +810,9 @@ def _prepare(
         for name in names:
             (folder / name).unlink()
     try:
-        paths = produce_forms(station, uuid, folder, None)
+        # As `produce_forms`, without stamping: the parent stamped before, and workers must
+        # not race each other to cut batches.
+        paths = producer_for(station).produce(station, uuid, folder, None, stamp_pending=False)
     except (LedgerError, ValueError, OSError) as exc:
         done.problems.append(f"missing form: cannot produce the forms: {exc}")
         return done
