@@ -531,6 +531,29 @@ def test_amendment_after_archiving_makes_a_supplementary_package(archived: Archi
     assert [(r["献血编号"], r["封装包类型"]) for r in rows] == [(number, AMENDED)]
 
 
+class _NoTsa:
+    """A stamper whose TSA never answers: pending events stay pending."""
+
+    def flush(self) -> int:
+        return 0
+
+
+def test_a_donation_with_an_unstamped_event_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = make_settings(tmp_path / "home", f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    with Station.initialise(settings) as station:
+        stamped, pending = _complete(station), _complete(station)
+        station.stamper().flush()
+        workflow.amend_temperature(station, pending, 36.7)  # after the last batch
+        monkeypatch.setattr(station, "stamper", lambda: _NoTsa())
+        result = archive_period(station, ArchivePeriod(TODAY, TODAY, out=tmp_path / "inbox"))
+        assert result.archived == (workflow.number_for(stamped),)
+        [refused] = result.refused
+        assert refused.donation_no == workflow.number_for(pending)
+        assert refused.reasons[0].startswith("pending timestamp: 1 events")
+
+
 def test_demo_ends_by_archiving_its_day_and_verifying_the_package(
     cli_env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
