@@ -17,10 +17,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from documents.archive_package import DEFAULT_NUMBERING
 from documents.package_verify import PackageReport
 from ledger.report import Severity, Verdict
 from services import archive
+from services.archive import DEFAULT_NUMBERING
 from services.settings import Settings
 from services.station import Station
 from signing.errors import InputError
@@ -199,14 +199,14 @@ def print_package_report(report: PackageReport) -> None:
             console.print(f"  note: {finding.describe()}", markup=False)
 
 
-def demo_archive(station: Station, settings: Settings, *, forms: bool, skip: bool) -> int:
+def demo_archive(settings: Settings, *, forms: bool, skip: bool) -> int:
     """The demo's last step: archive its day (reusing the forms it wrote, once they verify and
     hold the ledger's current events) and verify the package; 0 when it passes."""
     if skip or not forms:
         console.print(f"Archive: skipped ({'--no-archive' if skip else '--no-forms'})")
         return 0
     with _progress() as advance:
-        result, report = archive.archive_demo_day(station, settings.home / "forms", advance)
+        result, report = archive.archive_demo_day(settings, settings.home / "forms", advance)
     print_archive(result)
     if report is None:
         return 0

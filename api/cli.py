@@ -7,8 +7,8 @@ Exit codes: 0 success, 1 verification FAILED, 2 bad input or unusable state (one
 from __future__ import annotations
 
 import argparse
-import base64
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -17,28 +17,19 @@ from typing import Any
 
 import pydantic
 from rich.console import Console
-from rich.progress import Progress
 from rich.table import Table
 
 from api import archive as archive_cli
 from api import doctor, forms, verify_pdf
 from api.cli_reports import register as register_read_models
-from documents.forms.fonts import FontUnavailable, form_font
-from ledger.canonical import event_canonical_bytes
-from ledger.checkpoints import SignedCheckpoint
-from ledger.events import LedgerAggregate
+from api.progress import progress_bar
 from ledger.report import Severity, Verdict
-from ledger.stores import ChainReader
-from ledger.timestamping import StamperThread, inclusion_evidence
-from ledger.verify import VerificationReport
-from services import checkpoints, staff, station_settings, verification
+from services import checkpoints, demo, evidence, staff, station_settings, tsa, verification
 from services.bugs import EXIT_BUG, report_bug
-from services.demo import MAX_DONATIONS, DemoDay
-from services.forms import producer_for
 from services.settings import Settings
-from services.station import Station, StationNotInitialised
+from services.station import Station
+from services.verification import VerificationReport
 from signing.errors import InputError, LedgerError, SigningError
-from signing.tsa import TsaServer
 
 console = Console(highlight=False)
 
@@ -63,6 +54,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ledger: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`ledger report ... --json | head`): not a bug. Point stdout at
+        # /dev/null so the interpreter's final flush does not raise again, and exit as a shell
+        # does for SIGPIPE (128 + 13). The recipe of the Python docs (library/signal.html).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except Exception as exc:
         where = report_bug(exc, settings.home if settings is not None else None)
         print(
@@ -197,8 +195,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def _demo_donations(text: str) -> int:
     value = _positive(text)
-    if value > MAX_DONATIONS:
-        raise argparse.ArgumentTypeError(f"at most {MAX_DONATIONS} donations a day, not {value}")
+    if value > demo.MAX_DONATIONS:
+        raise argparse.ArgumentTypeError(
+            f"at most {demo.MAX_DONATIONS} donations a day, not {value}"
+        )
     return value
 
 
@@ -224,76 +224,41 @@ def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _open_or_init(settings: Settings) -> Station:
-    try:
-        return Station.open(settings)
-    except StationNotInitialised:
-        console.print(f"No station under {settings.home}: initialising one.")
-        return Station.initialise(settings)
-
-
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    if not args.no_forms:
-        try:  # before the station or the store exists: a missing font writes nothing
-            form_font()
-        except FontUnavailable as exc:
-            raise UsageError(str(exc)) from exc
-    with _open_or_init(settings) as station:
-        started = time.perf_counter()
-        day = DemoDay(station, args.seed)
-        stamping = StamperThread(station.stamper()).start()
-        with Progress(console=console, transient=True) as progress:
-            task = progress.add_task("donations", total=args.donations)
-            summary = day.run(args.donations, lambda: progress.advance(task))
-        stamping.stop(flush=True)
-        forms = 0 if args.no_forms else _demo_forms(station, settings, day)
-        checkpoint = station.checkpoint()
-        checkpoint_file = _write_checkpoint(settings, checkpoint)
-        elapsed = time.perf_counter() - started
-        table = Table(title=f"Simulated day (seed {args.seed}) in {elapsed:.1f} s")
-        table.add_column("what")
-        table.add_column("count", justify="right")
-        for label, value in (
-            ("donations registered", summary.donations),
-            ("completed and sealed", summary.completed),
-            ("deferred by hard rules", summary.deferred),
-            ("hard-rule overrides by a physician", summary.overrides),
-            ("plausibility alerts acknowledged", summary.alerts_acknowledged),
-            ("adverse reactions", summary.reactions),
-            ("amendments", summary.amendments),
-            ("missing co-signature slots at sealing", summary.missing_slots),
-            ("repeat donors", summary.repeat_donors),
-        ):
-            table.add_row(label, str(value))
-        console.print(table)
-        if summary.deferral_reasons:
-            reasons = ", ".join(f"{k} x{v}" for k, v in summary.deferral_reasons.most_common())
-            console.print(f"Deferral reasons: {reasons}")
-        if forms:
-            console.print(f"Forms: {forms} signed PDF/A-3b files under {settings.home / 'forms'}")
-        console.print(
-            f"Timestamps: {stamping.stamper.requests} TSA requests; checkpoint of "
-            f"{checkpoint.size} events written to {checkpoint_file}"
-        )
-        archived = archive_cli.demo_archive(
-            station, settings, forms=not args.no_forms, skip=args.no_archive
-        )
-        return _verify(station, as_json=False) or archived
-
-
-def _demo_forms(station: Station, settings: Settings, day: DemoDay) -> int:
-    """The three signed forms of every sealed donation (donors sign while their 24 h
-    certificate, held only by this process, is valid)."""
-    producer = producer_for(station)
-    out = settings.home / "forms"
-    written = 0
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("signed forms", total=len(day.sealed))
-        for donation_id, donor in day.sealed:
-            paths = producer.produce(station, donation_id, out, donor, stamp_pending=False)
-            written += len(paths)
-            progress.advance(task)
-    return written
+    command = demo.RunDemo(args.donations, args.seed, forms=not args.no_forms)
+    with progress_bar(console) as progress:
+        run = demo.run_demo(settings, command, progress)
+    if run.initialised:
+        console.print(f"No station under {settings.home}: initialised one.")
+    summary = run.summary
+    table = Table(title=f"Simulated day (seed {run.seed}) in {run.seconds:.1f} s")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for label, value in (
+        ("donations registered", summary.donations),
+        ("completed and sealed", summary.completed),
+        ("deferred by hard rules", summary.deferred),
+        ("hard-rule overrides by a physician", summary.overrides),
+        ("plausibility alerts acknowledged", summary.alerts_acknowledged),
+        ("adverse reactions", summary.reactions),
+        ("amendments", summary.amendments),
+        ("missing co-signature slots at sealing", summary.missing_slots),
+        ("repeat donors", summary.repeat_donors),
+    ):
+        table.add_row(label, str(value))
+    console.print(table)
+    if summary.deferral_reasons:
+        reasons = ", ".join(f"{k} x{v}" for k, v in summary.deferral_reasons.most_common())
+        console.print(f"Deferral reasons: {reasons}")
+    if run.forms_written:
+        console.print(f"Forms: {run.forms_written} signed PDF/A-3b files under {run.forms_dir}")
+    console.print(
+        f"Timestamps: {run.tsa_requests} TSA requests; checkpoint of "
+        f"{run.checkpoint_size} events written to {run.checkpoint_file}"
+    )
+    verified = _print_report(run.report, run.verify_seconds, as_json=False)
+    archived = archive_cli.demo_archive(settings, forms=not args.no_forms, skip=args.no_archive)
+    return verified or archived
 
 
 def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
@@ -303,16 +268,6 @@ def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
     except LedgerError as exc:  # bad input: a missing store, an unreadable checkpoint or witness
         raise UsageError(str(exc)) from exc
     return _print_report(report, time.perf_counter() - started, as_json=args.json)
-
-
-def _write_checkpoint(
-    settings: Settings, checkpoint: SignedCheckpoint, out: Path | None = None
-) -> Path:
-    if out is None:
-        out = settings.home / "checkpoints" / f"checkpoint-{checkpoint.size:09d}.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-    checkpoints.write_checkpoint_file(out, checkpoint)
-    return out
 
 
 def cmd_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
@@ -341,22 +296,11 @@ def cmd_stamp(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_tsa_serve(settings: Settings, args: argparse.Namespace) -> int:
-    with Station.open(settings) as station:
-        server = TsaServer(station.local_tsa(), host=args.host, port=args.port)
-        console.print(f"RFC 3161 TSA listening on {server.url} (Ctrl-C to stop)")
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            server.stop()
-        return 0
+    def ready(url: str) -> None:
+        console.print(f"RFC 3161 TSA listening on {url} (Ctrl-C to stop)")
 
-
-def _verify(station: Station, *, as_json: bool, since: SignedCheckpoint | None = None) -> int:
-    started = time.perf_counter()
-    report = verification.verify_station(station, since=since)
-    return _print_report(report, time.perf_counter() - started, as_json=as_json)
+    tsa.serve_tsa(settings, tsa.ServeTsa(args.host, args.port), ready)
+    return 0
 
 
 def _print_report(report: VerificationReport, elapsed: float, *, as_json: bool) -> int:
@@ -472,61 +416,13 @@ def cmd_station_set(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_export_event(settings: Settings, args: argparse.Namespace) -> int:
-    with Station.open(settings) as station:
-        recorder: Any = station.app.recorder
-        notes = recorder.select_notifications(args.position, 1)
-        if not notes or notes[0].id != args.position:
-            raise UsageError(f"no event at position {args.position}")
-        event = station.app.mapper.to_domain_event(notes[0])
-        if not isinstance(event, LedgerAggregate.Event):
-            raise UsageError(f"position {args.position} holds no ledger event")
-        assert isinstance(recorder, ChainReader)
-        links = recorder.select_chain(args.position - 1, 1)
-        out: Path = args.out
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "event.json").write_bytes(event_canonical_bytes(event))
-        (out / "sig.p7s").write_bytes(base64.b64decode(event.signature))
-        (out / "chain.pem").write_bytes(station.pki.chain_pem())
-        link = links[0] if links and links[0].position == args.position else None
-        evidence = inclusion_evidence(station.store, args.position)
-        timing: dict[str, Any] = {"status": "pending"}
-        if evidence is not None:
-            (out / "token.tsr").write_bytes(evidence.batch.token)
-            (out / "batch_root.hex").write_text(evidence.batch.root + "\n")
-            timing = {
-                "status": "stamped",
-                "tsa_time": evidence.batch.gen_time,
-                "batch_root": evidence.batch.root,
-                "batch_first_position": evidence.batch.first_position,
-                "batch_size": evidence.batch.size,
-                "leaf_index": evidence.index,
-                "inclusion_path": [h.hex() for h in evidence.path],
-                "verify_token_with": (
-                    "openssl ts -verify -digest $(cat batch_root.hex) -in token.tsr "
-                    "-token_in -CAfile chain.pem"
-                ),
-            }
-        meta = {
-            "position": args.position,
-            "event_type": type(event).__name__,
-            "aggregate_id": str(event.originator_id),
-            "version": event.originator_version,
-            "actor": event.actor,
-            "event_hash": event.event_hash,
-            "chain_prev_hash": link.prev_hash if link else None,
-            "verify_with": (
-                "openssl cms -verify -binary -inform DER -in sig.p7s -content event.json "
-                "-CAfile chain.pem -out /dev/null && sha256sum event.json"
-            ),
-            "trusted_time": timing,
-        }
-        (out / "evidence.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2))
-        console.print(
-            f"Exported position {args.position} ({type(event).__name__}) to {out}: "
-            "event.json, sig.p7s, chain.pem, evidence.json"
-            + (", token.tsr, batch_root.hex" if evidence is not None else " (timestamp pending)")
-        )
-        return 0
+    exported = evidence.export_event(settings, evidence.ExportEvent(args.position, args.out))
+    console.print(
+        f"Exported position {exported.position} ({exported.event_type}) to {exported.out_dir}: "
+        + ", ".join(exported.files)
+        + ("" if exported.stamped else " (timestamp pending)")
+    )
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -209,9 +209,14 @@ class StamperThread:
             self.stamper.flush()
 
 
-def inclusion_evidence(store: EvidenceStore, position: int) -> InclusionEvidence | None:
-    """The batch holding the event at *position* and its inclusion path (None while pending)."""
-    for batch in store.select_batches():
+def inclusion_evidence(
+    store: EvidenceStore, position: int, batches: Sequence[Batch] | None = None
+) -> InclusionEvidence | None:
+    """The batch holding the event at *position* and its inclusion path (None while pending).
+
+    ``batches``: the store's batches read once by a caller that asks for many events (the forms
+    of a donation); read from the store when not given."""
+    for batch in store.select_batches() if batches is None else batches:
         if batch.first_position <= position <= batch.last_position:
             links = list(store.select_chain(batch.first_position - 1, batch.size))
             index = [link.position for link in links].index(position)

@@ -25,9 +25,27 @@ def donation_record_by_id(views: Views, donation_id: str) -> dict[str, Any] | No
     return dict(rows[0]["doc"]) if rows else None
 
 
+def donation_records(views: Views, *, numbered: bool) -> list[dict[str, Any]]:
+    """Every donation with a donation number (``numbered``) or every one without (deferred)."""
+    table = views["donation_record"].view
+    if not numbered:
+        return [dict(r["doc"]) for r in table.select(RECORDS, {"donation_no": ""})]
+    return [dict(r["doc"]) for r in table.select(RECORDS, {}) if r["donation_no"]]
+
+
 def audit_trail(views: Views, donation_no: str) -> dict[str, Any] | None:
     rows = views["audit_trail"].view.select(TRAILS, {"donation_no": donation_no})
     return dict(rows[0]["doc"]) if rows else None
+
+
+def audit_trail_by_id(views: Views, donation_id: str) -> dict[str, Any] | None:
+    rows = views["audit_trail"].view.select(TRAILS, {"donation_id": donation_id})
+    return dict(rows[0]["doc"]) if rows else None
+
+
+def audit_trails(views: Views) -> list[dict[str, Any]]:
+    """Every donation's audit trail (the amendments report reads them all)."""
+    return [dict(r["doc"]) for r in views["audit_trail"].view.select(TRAILS, {})]
 
 
 def signers(views: Views) -> dict[str, dict[str, Any]]:

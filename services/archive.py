@@ -75,8 +75,12 @@ from services.station import Station
 from signing.errors import InputError, LedgerError, SigningError
 from signing.pdf_validation import PdfValidationPolicy
 
+#: The default numbering rule of the archive reference (档号).
+DEFAULT_NUMBERING = fmt.DEFAULT_NUMBERING
+
 __all__ = [
     "ARCHIVIST",
+    "DEFAULT_NUMBERING",
     "ArchivePeriod",
     "ArchiveResult",
     "AuditArchive",
@@ -114,7 +118,7 @@ class ArchivePeriod:
     department: str | None = None
     out: Path | None = None
     archivist: str = ARCHIVIST.staff_id
-    numbering: str = fmt.DEFAULT_NUMBERING
+    numbering: str = DEFAULT_NUMBERING
     workers: int = 1
     forms_dir: Path | None = None
     zip: bool = False
@@ -1073,18 +1077,19 @@ def four_properties(
 
 
 def archive_demo_day(
-    station: Station, forms_dir: Path, progress: Progress | None = None
+    settings: Settings, forms_dir: Path, progress: Progress | None = None
 ) -> tuple[ArchiveResult, PackageReport | None]:
     """`ledger demo`'s last step: archive the station's day into ``HOME/archive-inbox`` and
     verify the package (None when nothing new was archived)."""
-    ensure_archivist(station)
-    today = station_date(datetime.now(UTC))
-    workers = os.cpu_count() or 1
-    command = ArchivePeriod(today, today, workers=workers, forms_dir=forms_dir)
-    result = archive_period(station, command, progress)
-    if result.package is None:
-        return result, None
-    return result, verify_package(result.package, station.trust_roots(), workers=workers)
+    with Station.open(settings) as station:
+        ensure_archivist(station)
+        today = station_date(datetime.now(UTC))
+        workers = os.cpu_count() or 1
+        command = ArchivePeriod(today, today, workers=workers, forms_dir=forms_dir)
+        result = archive_period(station, command, progress)
+        if result.package is None:
+            return result, None
+        return result, verify_package(result.package, station.trust_roots(), workers=workers)
 
 
 # -- verifying a package -----------------------------------------------------------------------

@@ -24,15 +24,18 @@ from ledger.verify_time import WitnessedCheckpoint
 from signing.errors import InputError, LedgerError
 
 if TYPE_CHECKING:
+    from services.settings import Settings
     from services.station import Station
 
 __all__ = [
     "WitnessError",
     "check_writable",
+    "default_checkpoint_path",
     "issue",
     "publish",
     "read_witness",
     "stamp_pending",
+    "write_checkpoint_file",
 ]
 
 WITNESS_TIMEOUT_S = 10.0
@@ -55,6 +58,14 @@ def check_writable(path: Path, what: str) -> None:
         raise InputError(f"{what} {path}: the directory {parent} does not exist")
     if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise InputError(f"{what} {path} is not writable")
+
+
+def default_checkpoint_path(settings: Settings, size: int) -> Path:
+    """Where a checkpoint of `size` events is kept when no file is named:
+    ``HOME/checkpoints/checkpoint-<size, 9 digits>.json`` (the folder is made)."""
+    path = settings.home / "checkpoints" / f"checkpoint-{size:09d}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def write_checkpoint_file(path: Path, checkpoint: SignedCheckpoint) -> None:

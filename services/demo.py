@@ -13,20 +13,30 @@ already holds donations the seed is salted with the ledger's size, so the donors
 from __future__ import annotations
 
 import random
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from uuid import UUID
 
 from eventsourcing.utils import get_topic
 
+from documents.forms.fonts import form_font
 from ledger.donation import Donation, Step
 from ledger.events import WorkflowError
 from ledger.identity import check_char
 from ledger.registry import number_index_id_for
 from ledger.signer import CredentialSigner
-from services.station import Station
+from ledger.timestamping import StamperThread
+from ledger.verify import VerificationReport
+from services.checkpoints import default_checkpoint_path, write_checkpoint_file
+from services.forms import producer_for
+from services.settings import Settings
+from services.station import Station, StationNotInitialised
+from services.verification import verify_station
+from signing.errors import InputError
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘"
 GIVEN = [
@@ -334,3 +344,98 @@ class DemoDay:
         self.summary.missing_slots += len(app.donation(donation_id).missing_slots())
         app.seal(donation_id, self.station.system)
         self.sealed.append((donation_id, donor))
+
+
+# -- the `ledger demo` use case ------------------------------------------------------------------
+
+#: ``progress(label, done, total)``: how the day and its forms advance.
+DemoProgress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class RunDemo:
+    """Command: simulate a day of `donations` donations (deterministic for `seed`), with the
+    signed forms of every sealed donation unless `forms` is False."""
+
+    donations: int
+    seed: int = 1
+    forms: bool = True
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    seed: int
+    summary: DemoSummary
+    #: True when no station existed under LEDGER_HOME and the demo made one.
+    initialised: bool
+    forms_written: int
+    forms_dir: Path
+    tsa_requests: int
+    checkpoint_size: int
+    checkpoint_file: Path
+    seconds: float
+    #: The whole ledger verified after the day (`ledger verify`'s report).
+    report: VerificationReport
+    verify_seconds: float
+
+
+def run_demo(settings: Settings, command: RunDemo, progress: DemoProgress | None = None) -> DemoRun:
+    """Simulate the day, stamp it, write the forms, issue a checkpoint, verify everything.
+
+    A missing form font or a day too large is refused before a station or store is written."""
+    if not 1 <= command.donations <= MAX_DONATIONS:
+        raise InputError(
+            f"a demo day holds 1 to {MAX_DONATIONS} donations, not {command.donations}"
+        )
+    if command.forms:
+        form_font()  # FontUnavailable (exit 2) before anything exists
+    tell = progress or (lambda label, done, total: None)
+    try:
+        station, initialised = Station.open(settings), False
+    except StationNotInitialised:
+        station, initialised = Station.initialise(settings), True
+    with station:
+        started = time.perf_counter()
+        day = DemoDay(station, command.seed)
+        stamping = StamperThread(station.stamper()).start()
+        done = 0
+
+        def advance() -> None:
+            nonlocal done
+            done += 1
+            tell("donations", done, command.donations)
+
+        summary = day.run(command.donations, advance)
+        stamping.stop(flush=True)
+        forms_dir = settings.home / "forms"
+        forms = _demo_forms(station, day, forms_dir, tell) if command.forms else 0
+        checkpoint = station.checkpoint()
+        checkpoint_file = default_checkpoint_path(settings, checkpoint.size)
+        write_checkpoint_file(checkpoint_file, checkpoint)
+        seconds = time.perf_counter() - started
+        verify_started = time.perf_counter()
+        report = verify_station(station)
+        return DemoRun(
+            command.seed,
+            summary,
+            initialised,
+            forms,
+            forms_dir,
+            stamping.stamper.requests,
+            checkpoint.size,
+            checkpoint_file,
+            seconds,
+            report,
+            time.perf_counter() - verify_started,
+        )
+
+
+def _demo_forms(station: Station, day: DemoDay, out: Path, tell: DemoProgress) -> int:
+    """The three signed forms of every sealed donation (donors sign while their 24 h
+    certificate, held only by this process, is valid)."""
+    producer = producer_for(station)
+    written = 0
+    for done, (donation_id, donor) in enumerate(day.sealed, start=1):
+        written += len(producer.produce(station, donation_id, out, donor, stamp_pending=False))
+        tell("signed forms", done, len(day.sealed))
+    return written

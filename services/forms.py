@@ -47,11 +47,11 @@ from documents.forms.templates import (
 from ledger.canonical import event_canonical_bytes, sha256_hex
 from ledger.donation import Donation
 from ledger.events import LedgerAggregate, WorkflowError
-from ledger.merkle import inclusion_proof
 from ledger.signer import CredentialSigner
 from ledger.stores import Batch
-from ledger.timestamping import leaves_of
+from ledger.timestamping import inclusion_evidence
 from projections.eventtime import iso, recorded_at
+from services.references import donation_id_for, visit_reference
 from services.settings import Settings
 from services.station import Station
 from signing.errors import SigningError
@@ -161,7 +161,7 @@ class FormProducer:
         chain_pem = station.pki.chain_pem()
         crl = station.pki.crl(now)
         out_dir.mkdir(parents=True, exist_ok=True)
-        stem = record.get("donation_no") or str(donation_id)
+        stem = record.get("donation_no") or visit_reference(donation_id)
         self.timings.gather += time.perf_counter() - started
         paths = []
         if not self._warmed:  # one working-font build with every fixed label and common name
@@ -278,7 +278,8 @@ def _evidence(
     position: int, event: LedgerAggregate.Event, batches: Sequence[Batch], station: Station
 ) -> EventEvidence:
     canonical = event_canonical_bytes(event)
-    batch, index, path = _inclusion(batches, position, station)
+    inclusion = inclusion_evidence(station.store, position, batches)
+    batch = inclusion.batch if inclusion is not None else None
     return EventEvidence(
         position=position,
         version=event.originator_version,
@@ -300,21 +301,9 @@ def _evidence(
             if batch is not None
             else None
         ),
-        leaf_index=index,
-        path=tuple(h.hex() for h in path),
+        leaf_index=inclusion.index if inclusion is not None else None,
+        path=tuple(h.hex() for h in inclusion.path) if inclusion is not None else (),
     )
-
-
-def _inclusion(
-    batches: Sequence[Batch], position: int, station: Station
-) -> tuple[Batch | None, int | None, tuple[bytes, ...]]:
-    """As ``ledger.timestamping.inclusion_evidence``, over batches read once per donation."""
-    for batch in batches:
-        if batch.first_position <= position <= batch.last_position:
-            links = list(station.store.select_chain(batch.first_position - 1, batch.size))
-            index = [link.position for link in links].index(position)
-            return batch, index, tuple(inclusion_proof(leaves_of(links), index))
-    return None, None, ()
 
 
 # -- entry points -------------------------------------------------------------------------------
@@ -348,10 +337,11 @@ def produce_forms(
 
 @dataclass(frozen=True)
 class WriteForms:
-    """Command: write the signed forms of sealed donation `donation_no` under `out_dir`
-    (default: the station's ``HOME/forms``)."""
+    """Command: write the signed forms of the sealed donation `donation` (its donation number,
+    visit reference or UUID, see `services.references`) under `out_dir` (default: the
+    station's ``HOME/forms``)."""
 
-    donation_no: str
+    donation: str
     out_dir: Path | None = None
 
 
@@ -362,16 +352,15 @@ class FormsWritten:
 
 
 def write_forms(settings: Settings, command: WriteForms) -> FormsWritten:
-    """The ``ledger forms`` use case: refuses a donation that is not sealed (`WorkflowError`)."""
-    station = Station.open(settings)
-    try:
-        donation_id = station.app.find_donation(command.donation_no)
+    """The ``ledger forms`` use case: refuses a reference that names no donation (`InputError`)
+    and a donation that is not sealed (`WorkflowError`)."""
+    with Station.open(settings) as station:
+        donation_id = donation_id_for(station, command.donation)
         donation: Donation = station.app.donation(donation_id)
         if donation.status != "sealed":
-            raise WorkflowError(f"donation {command.donation_no} is not sealed yet")
+            label = donation.donation_no or visit_reference(donation_id)
+            raise WorkflowError(f"donation {label} is not sealed yet")
         out = command.out_dir if command.out_dir is not None else settings.home / "forms"
         started = time.perf_counter()
         paths = produce_forms(station, donation_id, out, None)
         return FormsWritten(tuple(paths), time.perf_counter() - started)
-    finally:
-        station.close()

@@ -31,11 +31,13 @@ from signing.errors import InputError, PdfUnreadable
 from signing.pdf_validation import PdfValidationPolicy
 
 __all__ = [
+    "VerificationReport",
     "ledger_verifier",
     "read_checkpoint",
     "require_store",
     "verify_ledger",
     "verify_pdf_file",
+    "verify_station",
 ]
 
 

@@ -101,3 +101,29 @@ def test_a_bad_setting_in_the_environment_is_bad_input(
     assert main(["station", "show"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("ledger: error: LEDGER_BATCH_MAX_EVENTS")
+
+
+def test_a_reader_that_goes_away_is_not_a_bug(cli_env: Path) -> None:
+    """``ledger report ... --json | head``: the closed pipe ends the command with the shell's
+    SIGPIPE status (141), no 'internal error' line and no bug report written."""
+    import os
+    import subprocess
+    import sys
+
+    assert main(["init"]) == 0
+    argv = ["report", "quality", "--from", "2026-01-01", "--to", "2026-12-31", "--json"]
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write to stdout now fails with EPIPE
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", "import sys; from api.cli import main; sys.exit(main())", *argv],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141, done.stderr
+    assert "internal error" not in done.stderr
+    assert not (cli_env / "home" / "bugs").exists()
