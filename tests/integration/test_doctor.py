@@ -38,7 +38,7 @@ def test_a_healthy_station_passes_every_check(station: Station) -> None:
     ]
     assert "5 tables in this version's layout" in _finding(report, "store").found
     assert "token valid" in _finding(report, "TSA").found
-    assert "10 valid beyond" in _finding(report, "staff certificates").found
+    assert "11 valid beyond" in _finding(report, "staff certificates").found  # roster + R001
 
 
 def test_doctor_prints_one_table_and_exits_0_then_1(
@@ -146,7 +146,7 @@ def test_revoked_staff_certificates_are_listed(sqlite_station: Station) -> None:
     sqlite_station.revoke_staff("N002", "left the station")
     finding = _finding(diagnose(sqlite_station.settings), "staff certificates")
     assert finding.status is Status.OK
-    assert "revoked (cannot sign): N002" in finding.found and "9 valid" in finding.found
+    assert "revoked (cannot sign): N002" in finding.found and "10 valid" in finding.found
 
 
 def test_an_unreachable_tsa_is_a_problem(sqlite_station: Station) -> None:
