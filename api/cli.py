@@ -22,6 +22,7 @@ from rich.table import Table
 
 from api import doctor, forms, verify_pdf
 from api.cli_reports import register as register_read_models
+from api.keys import register as register_keys
 from documents.forms.fonts import FontUnavailable, form_font
 from ledger.canonical import event_canonical_bytes
 from ledger.checkpoints import SignedCheckpoint
@@ -184,6 +185,7 @@ def _parser() -> argparse.ArgumentParser:
     verify_pdf.register(sub)
     doctor.register(sub)
     register_read_models(sub)
+    register_keys(sub)
 
     p = sub.add_parser("export-event", help="write one event's evidence for openssl")
     p.add_argument("position", type=_positive, help="global position (notification id)")

@@ -1,6 +1,7 @@
 """The station PKI: a root CA, an issuing CA, staff and donor signing credentials.
 
-Layout of a station PKI directory (every private key is PKCS#8, encrypted under the passphrase)::
+Layout of a station PKI directory (every private key is PKCS#8, encrypted under the passphrase
+with PBES2, PBKDF2-HMAC-SHA256 x 600,000 and AES-256-CBC: ``signing/keywrap.py``)::
 
     root.key.pem, root.cert.pem          root CA, 10 years
     issuing.key.pem, issuing.cert.pem    issuing CA, 5 years, signs staff and donor certificates
@@ -34,6 +35,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from signing.errors import KeyStoreError, SigningError
+from signing.keywrap import is_weak, wrap_key_object
 
 SigningPrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 CertificateHash = hashes.SHA256 | hashes.SHA384 | hashes.SHA512
@@ -614,16 +616,34 @@ def _check_key_matches(key: SigningPrivateKey, certificate: x509.Certificate, wh
 def _write_credential(
     directory: Path, stem: str, credential: Credential, passphrase: bytes
 ) -> None:
-    key_pem = credential.private_key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.BestAvailableEncryption(passphrase),
-    )
+    key_pem = wrap_key_object(credential.private_key, passphrase)
     _atomic_write(directory / f"{stem}.key.pem", key_pem, mode=0o600)
     _atomic_write(
         directory / f"{stem}.cert.pem",
         credential.certificate.public_bytes(serialization.Encoding.PEM),
     )
+
+
+def rewrap_weak_keys(directory: Path, passphrase: bytes) -> list[Path]:
+    """Re-encrypt, in place and atomically, every ``*.key.pem`` under `directory` wrapped with a
+    weaker KDF than today's (files written before PBKDF2 x 600,000: 2048 iterations). Each key is
+    first opened with `passphrase` (a wrong one changes nothing); returns the files rewritten."""
+    rewritten: list[Path] = []
+    for path in sorted(directory.rglob("*.key.pem")):
+        data = path.read_bytes()
+        if not is_weak(data):
+            continue
+        try:
+            key = serialization.load_pem_private_key(data, password=passphrase)
+        except (ValueError, TypeError) as exc:
+            raise KeyStoreError(
+                f"cannot decrypt private key {path}: wrong passphrase or damaged file"
+            ) from exc
+        if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+            raise KeyStoreError(f"unsupported key type in {path}: {type(key).__name__}")
+        _atomic_write(path, wrap_key_object(key, passphrase), mode=0o600)
+        rewritten.append(path)
+    return rewritten
 
 
 def _atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
