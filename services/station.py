@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from ledger.application import LedgerApp
 from ledger.checkpoints import SignedCheckpoint, issue_checkpoint
 from ledger.events import LedgerAggregate, WorkflowError
+from ledger.personal import mask_name
 from ledger.registry import SigningCredential, credential_id_for
 from ledger.rules import StationParameters, load_rule_set, load_station_parameters
 from ledger.signer import CredentialSigner
@@ -267,7 +268,10 @@ class Station:
         now = now or datetime.now(UTC)
         donation = self.app.donation(donation_id)
         registration = donation.steps["registration"]["values"]
-        credential = self.pki.issue_donor(registration["donor_ref"], registration["name"], now)
+        # the certificate travels in every signature the donor makes (the forms' attachments,
+        # the PDF, the DSS): its common name is the masked name, the serialNumber the donor ref
+        masked = mask_name(str(registration["name"]))
+        credential = self.pki.issue_donor(registration["donor_ref"], masked, now)
         cert = credential.certificate
         self.app.save(
             SigningCredential.donor_issued(
