@@ -21,6 +21,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from api import doctor, forms, verify_pdf
+from api.backup import register as register_backup
 from api.cli_reports import register as register_read_models
 from api.keys import register as register_keys
 from documents.forms.fonts import FontUnavailable, form_font
@@ -186,6 +187,7 @@ def _parser() -> argparse.ArgumentParser:
     doctor.register(sub)
     register_read_models(sub)
     register_keys(sub)
+    register_backup(sub)
 
     p = sub.add_parser("export-event", help="write one event's evidence for openssl")
     p.add_argument("position", type=_positive, help="global position (notification id)")
