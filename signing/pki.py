@@ -264,6 +264,30 @@ class StationPKI:
         _write_credential(staff_dir, staff_id, credential, self._passphrase)
         return credential
 
+    def issue_staff_for_key(
+        self, staff_id: str, name: str, role: str, key: SigningPrivateKey, now: datetime
+    ) -> Credential:
+        """Issue a staff certificate for a key held elsewhere (a PKCS#11 token:
+        `signing.pkcs11`); only the certificate is saved (``staff/<id>.token.cert.pem``)."""
+        _check_identifier("staff id", staff_id)
+        if not role.strip():
+            raise SigningError("the staff role must not be empty")
+        credential = self._issue_end_entity(
+            common_name=name,
+            serial=STAFF_PREFIX + staff_id,
+            title=role,
+            now=now,
+            validity=STAFF_VALIDITY,
+            key=key,
+        )
+        staff_dir = self._directory / "staff"
+        staff_dir.mkdir(exist_ok=True)
+        _atomic_write(
+            staff_dir / f"{staff_id}.token.cert.pem",
+            credential.certificate.public_bytes(serialization.Encoding.PEM),
+        )
+        return credential
+
     def load_staff(self, staff_id: str) -> Credential:
         """Read the staff credential saved by `issue_staff`."""
         _check_identifier("staff id", staff_id)
@@ -403,6 +427,7 @@ class StationPKI:
         title: str | None,
         now: datetime,
         validity: timedelta,
+        key: SigningPrivateKey | None = None,
     ) -> Credential:
         if not common_name.strip():
             raise SigningError("the subject name must not be empty")
@@ -424,7 +449,8 @@ class StationPKI:
         ]
         if title is not None:
             attributes.append(x509.NameAttribute(NameOID.TITLE, title))
-        key = self._algorithm.generate_private_key()
+        if key is None:
+            key = self._algorithm.generate_private_key()
         # emailProtection: `openssl cms -verify` checks the smimesign purpose by default, and
         # NSS (pdfsig) wants it for email/document signers; an absent EKU would also pass
         # OpenSSL but says "any purpose", which is broader than we mean.
