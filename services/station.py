@@ -290,7 +290,7 @@ class Station:
     # -- verification -------------------------------------------------------------------------
 
     def validator(self, now: datetime | None = None) -> CertificateValidator:
-        return CertificateValidator(self.trust_roots(), [self.pki.crl(now or datetime.now(UTC))])
+        return CertificateValidator(self.trust_roots(), self.pki.crls(now or datetime.now(UTC)))
 
     def verifier(self, since: SignedCheckpoint | None = None) -> LedgerVerifier:
         recorder: Any = self.app.recorder
