@@ -314,6 +314,7 @@ class LedgerVerifier:
                 raise _NotLedgerEvent(f"{get_topic(type(event))} is not a ledger event")
             # Inside the guard: a state that decoded to another event type may lack fields.
             body = event_canonical_bytes(event)
+            _check_evidence_fields(event)
         except _NotLedgerEvent as exc:
             fail(aggregate_id, event_type, (Code.EVENT_NOT_LEDGER_EVENT, str(exc)))
             self._advance_by_link(state, position, link, notification)
@@ -549,6 +550,14 @@ def check_outcomes(rule_set: RuleSet, event: LedgerAggregate.Event, step: str | 
 
 class _NotLedgerEvent(Exception):
     pass
+
+
+def _check_evidence_fields(event: LedgerAggregate.Event) -> None:
+    """The fields every check reads must be text: an edited state may hold anything there."""
+    for name in ("event_hash", "signature", "actor", "prev_hash"):
+        value = event.__dict__.get(name)
+        if not isinstance(value, str):
+            raise ValueError(f"{name} is {type(value).__name__}, not text")
 
 
 def _personal_reasons(event: LedgerAggregate.Event) -> list[Reason]:

@@ -30,6 +30,7 @@ from tests.workflow import complete
 OUTCOMES: dict[str, Counter[str]] = {"state bytes": Counter(), "state fields": Counter()}
 CLI_OUTCOMES: Counter[int] = Counter()
 SLOW = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+STATE_EXAMPLES = int(os.environ.get("LEDGER_FUZZ_EXAMPLES", "30"))
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
@@ -71,7 +72,11 @@ def _with_state(tamperer: Tamperer, position: int, state: bytes) -> Verdict:
         tamperer.db.run("UPDATE {events} SET state = ? WHERE {id} = ?", (original, position))
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=SLOW)
+@settings(
+    max_examples=int(os.environ.get("LEDGER_FUZZ_EXAMPLES", "30")),
+    deadline=None,
+    suppress_health_check=SLOW,
+)
 @given(data=st.data())
 def test_mutated_state_bytes_always_get_a_verdict(
     data: st.DataObject, ledger: tuple[Station, Tamperer]
@@ -87,7 +92,11 @@ def test_mutated_state_bytes_always_get_a_verdict(
     OUTCOMES["state bytes"][verdict.value] += 1
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=SLOW)
+@settings(
+    max_examples=int(os.environ.get("LEDGER_FUZZ_EXAMPLES", "30")),
+    deadline=None,
+    suppress_health_check=SLOW,
+)
 @given(data=st.data())
 def test_mutated_state_fields_always_get_a_verdict(
     data: st.DataObject, ledger: tuple[Station, Tamperer]
@@ -210,3 +219,31 @@ def test_random_command_lines_exit_0_1_2_or_3(
     if code == 2 and captured.err.strip() and not captured.err.startswith("usage:"):
         # a one-line reason (argparse's usage text is its own shape)
         assert "usage:" in captured.err or captured.err.strip().count("\n") <= 1, captured.err
+
+
+@pytest.mark.parametrize("change", ["delete", None, 7, ["a"]])
+def test_an_event_hash_that_is_not_text_is_undecodable_not_a_crash(
+    change: Any, ledger: tuple[Station, Tamperer]
+) -> None:
+    """Found by the fuzzer: verify raised (exit 70) when a state's event_hash was missing or not
+    text; it is now the finding EVENT_UNDECODABLE at that event."""
+    station, tamperer = ledger
+    mapper = station.app.mapper
+    position = tamperer.positions()[2]
+    row = tamperer._row(position)
+    original = bytes(row["state"])
+    state: dict[str, Any] = _decode(mapper, original)
+    if change == "delete":
+        del state["event_hash"]
+    else:
+        state["event_hash"] = change
+    tamperer.db.run(
+        "UPDATE {events} SET state = ? WHERE {id} = ?", (_encode(mapper, state), position)
+    )
+    try:
+        report = verify_station(station, now=datetime.now(UTC) + timedelta(minutes=5))
+    finally:
+        tamperer.db.run("UPDATE {events} SET state = ? WHERE {id} = ?", (original, position))
+    assert report.verdict is Verdict.FAILED
+    first = report.issues()[0]
+    assert first.code == "EVENT_UNDECODABLE" and "event_hash" in first.message, first
