@@ -347,6 +347,19 @@ class StationPKI:
         )
         return credential
 
+    def has_token_staff(self, staff_id: str) -> bool:
+        """Is the key of `staff_id` in a token (a certificate from `issue_staff_for_key`)?"""
+        _check_identifier("staff id", staff_id)
+        return (self._directory / "staff" / f"{staff_id}.token.cert.pem").is_file()
+
+    def load_token_staff(self, staff_id: str, key: SigningPrivateKey) -> Credential:
+        """The staff credential whose key `key` is in a token (`signing.pkcs11.open_token_key`)."""
+        _check_identifier("staff id", staff_id)
+        path = self._directory / "staff" / f"{staff_id}.token.cert.pem"
+        certificate = _read_certificate(path)
+        _check_key_matches(key, certificate, f"the token key of {staff_id}")
+        return Credential(certificate, key, self._chain_for(certificate))
+
     def load_staff(self, staff_id: str) -> Credential:
         """Read the staff credential saved by `issue_staff`."""
         _check_identifier("staff id", staff_id)

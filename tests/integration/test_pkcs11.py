@@ -165,3 +165,66 @@ def test_a_wrong_pin_or_label_is_a_key_store_error(token: str) -> None:
         open_token_key(MODULE, token, PIN, "NOBODY")
     with pytest.raises(KeyStoreError, match="no PKCS#11 token"):
         open_token_key(MODULE, "no-such-token", PIN, "N900")
+
+
+def test_the_cli_signs_an_amendment_with_a_staff_key_in_the_token(
+    token: str,
+    cli_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A physician whose key is in the token amends through `ledger amend`; `ledger verify`
+    passes and OpenSSL accepts the exported amendment's signature."""
+    import json
+
+    from api.cli import main
+    from ledger.registry import SigningCredential
+    from services.station import Station
+    from signing.pki import subject_serial_number
+    from tests.conftest import make_settings
+    from tests.workflow import amend_argv, complete
+
+    assert main(["init"]) == 0
+    db = f"sqlite:///{cli_env / 'ledger.sqlite'}"
+    key = generate_token_key(MODULE, token, PIN, "P900")
+    try:
+        with Station.open(make_settings(cli_env / "home", db)) as station:
+            now = datetime.now(UTC)
+            credential = station.pki.issue_staff_for_key(
+                "P900", "王医师", "examining_physician", key, now
+            )
+            cert = credential.certificate
+            station.app.save(
+                SigningCredential.staff_issued(
+                    station.system,
+                    format(cert.serial_number, "x"),
+                    subject_id=subject_serial_number(cert),
+                    name="王医师",
+                    role="examining_physician",
+                    not_before=cert.not_valid_before_utc.isoformat(),
+                    not_after=cert.not_valid_after_utc.isoformat(),
+                    certificate_pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
+                )
+            )
+            donation_id = complete(station)
+            number = station.app.donation(donation_id).donation_no
+    finally:
+        key.close()
+    capsys.readouterr()
+    argv = amend_argv(number, staff="P900")
+    assert main(argv) == 2  # the key is in the token, and the token is not configured
+    assert "LEDGER_PKCS11_MODULE" in capsys.readouterr().err
+    monkeypatch.setenv("LEDGER_PKCS11_MODULE", MODULE)
+    monkeypatch.setenv("LEDGER_PKCS11_TOKEN", token)
+    monkeypatch.setenv("LEDGER_PKCS11_PIN", PIN)
+    assert main(argv) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["verify", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["verdict"] == "PASSED"
+    position = report["last_position"]
+    out = cli_env / "evidence"
+    assert main(["export-event", str(position), "--out", str(out)]) == 0
+    result = subprocess.run(OPENSSL_VERIFY, cwd=out, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "STAFF:P900" in (out / "event.json").read_text()
