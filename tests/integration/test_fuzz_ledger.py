@@ -185,10 +185,13 @@ def cli_home() -> Iterator[Path]:
         }
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
+        cwd = os.getcwd()
+        os.chdir(tmp)  # relative paths the fuzzer writes (`checkpoint --out x`) land here
         try:
             assert main(["init"]) == 0
             yield Path(tmp)
         finally:
+            os.chdir(cwd)
             for k, v in saved.items():
                 if v is None:
                     os.environ.pop(k, None)
