@@ -21,7 +21,9 @@ from rich.table import Table
 
 from api import archive as archive_cli
 from api import doctor, forms, verify_pdf, webserve
+from api.backup import register as register_backup
 from api.cli_reports import register as register_read_models
+from api.keys import register as register_keys
 from api.progress import progress_bar
 from ledger.report import Severity, Verdict
 from services import checkpoints, demo, evidence, staff, station_settings, tsa, verification
@@ -186,6 +188,8 @@ def _parser() -> argparse.ArgumentParser:
     webserve.register(sub)
     register_read_models(sub)
     archive_cli.register(sub)
+    register_keys(sub)
+    register_backup(sub)
 
     p = sub.add_parser("export-event", help="write one event's evidence for openssl")
     p.add_argument("position", type=_positive, help="global position (notification id)")

@@ -50,6 +50,7 @@ from cryptography import x509
 
 from ledger.canonical import GENESIS_HASH
 from ledger.merkle import MerkleVerificationError, leaf_hash, verify_inclusion
+from ledger.personal import commit_with_key, mask_name
 from signing.errors import CertificateInvalid, SignatureInvalid
 from signing.paths import CertificateValidator
 from signing.pdf_content import EmbeddedFile
@@ -157,6 +158,7 @@ class _Collected:
     tokens: list[tuple[str, bytes, bytes]] = field(default_factory=list)  # name, DER, imprint
     other: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    name_keys: list[bytes] = field(default_factory=list)  # keys of name commitments (form.json)
 
 
 def verify_evidence(
@@ -184,7 +186,7 @@ def verify_evidence(
     if page_text is None:
         notes.append("the form's text was not read (pdftotext is not installed): not matched")
     elif found.events:
-        problems.extend(_content_problems(found.events, numbers, page_text))
+        problems.extend(_content_problems(found.events, numbers, page_text, found.name_keys))
     events = tuple(
         EventEvidence(
             attachment=e.name,
@@ -273,6 +275,11 @@ def _collect_json(item: EmbeddedFile, found: _Collected) -> None:
     proofs = [p for p in proofs if p[1].keys() >= _PROOF_KEYS]
     if not proofs:
         found.other.append(item.name)
+        values = value.get("values") if isinstance(value, dict) else None
+        identity = values.get("identity") if isinstance(values, dict) else None
+        key = identity.get("name_commitment_key") if isinstance(identity, dict) else None
+        if isinstance(key, str) and re.fullmatch(r"[0-9a-f]{64}", key):
+            found.name_keys.append(bytes.fromhex(key))
     for name, proof, event_hash in proofs:
         try:
             found.proofs.append(
@@ -439,7 +446,9 @@ def _check_chains(events: Sequence[_Event]) -> None:
 # -- step 6 -------------------------------------------------------------------------------------
 
 
-def _content_problems(events: Sequence[_Event], numbers: list[str], text: str) -> list[str]:
+def _content_problems(
+    events: Sequence[_Event], numbers: list[str], text: str, name_keys: Sequence[bytes] = ()
+) -> list[str]:
     problems = []
     printed = set(_DONATION_NO.findall(text))
     for number in numbers:
@@ -453,7 +462,36 @@ def _content_problems(events: Sequence[_Event], numbers: list[str], text: str) -
         value = _current_value(events, key)
         if value is not None and "".join(str(value).split()) not in compact:
             problems.append(f"the form does not show the {label} '{value}' of its events")
+        elif value is None and key == "name":
+            problems.extend(_committed_name_problems(events, text, name_keys))
     return problems
+
+
+def _committed_name_problems(
+    events: Sequence[_Event], text: str, name_keys: Sequence[bytes]
+) -> list[str]:
+    """A ``DonorRegistered`` v2 signs the name as a masked form and a salted commitment
+    (``ledger.personal``): the page must print a name of that mask whose commitment, under the
+    key the form attaches, is the signed one."""
+    signed = [
+        e.body
+        for e in events
+        if isinstance(e.body.get("name_commitment"), str) and e.body["name_commitment"]
+    ]
+    if not signed:
+        return []
+    body = signed[0]
+    masked = str(body.get("name_masked", ""))
+    if not masked or not name_keys:
+        return ["the form attaches no key to match the printed donor name with the signed one"]
+    width = len(masked)
+    for start in (i for i, c in enumerate(text) if c == masked[0]):
+        candidate = text[start : start + width]
+        if mask_name(candidate) != masked:
+            continue
+        if any(commit_with_key(k, candidate) == body["name_commitment"] for k in name_keys):
+            return []
+    return [f"the form does not show the donor name ({masked}) its events sign a commitment to"]
 
 
 def _current_value(events: Sequence[_Event], key: str) -> Any:

@@ -13,11 +13,17 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from eventsourcing.application import Application, ProcessingEvent
-from eventsourcing.persistence import Recording
+from eventsourcing.persistence import RecordConflictError, Recording
 from eventsourcing.utils import EnvType
 
 from ledger.donation import Decision, Donation, SlotState, Step
-from ledger.events import LedgerAggregate, Signer, TLedgerAggregate, WorkflowError
+from ledger.events import (
+    ConcurrentChange,
+    LedgerAggregate,
+    Signer,
+    TLedgerAggregate,
+    WorkflowError,
+)
 from ledger.identity import InvalidIdentity, age_on, check_declared, mask_id, validate_id
 from ledger.registry import (
     DonationNumberIndex,
@@ -502,7 +508,15 @@ class LedgerApp(Application[UUID]):
             overrides=overrides,
             policy=policy,
         )
-        self.save(donation)
+        try:
+            self.save(donation)
+        except RecordConflictError as exc:
+            # another amendment (or step) of this record was saved after we read it: its
+            # version is taken, nothing of ours was written; the caller may read and retry
+            raise ConcurrentChange(
+                f"the record {donation_id} changed while this amendment was made "
+                f"(version {donation.version} is taken): nothing written, read it and retry"
+            ) from exc
         return outcomes
 
     def _amendment_evaluation(

@@ -107,6 +107,23 @@ def _body_fields(cls: type) -> tuple[str, ...]:
     return names
 
 
+def _signed_fields(event: Any) -> tuple[str, ...]:
+    """The body fields of this event: its class's, without those an upcast added, and without
+    the clear personal values whose salted commitment the body carries instead
+    (``PERSONAL_FIELDS``, ``UNSIGNED_FIELDS`` of the class; ``ledger.personal``). An event
+    recorded before its class committed to a value (the commitment was added by an upcast)
+    signed the clear value, which then stays in its body."""
+    cls = type(event)
+    names = _body_fields(cls)
+    added = event.__dict__.get(UPCAST_FIELDS, ())
+    personal: Mapping[str, str] = getattr(cls, "PERSONAL_FIELDS", {})
+    unsigned: frozenset[str] = getattr(cls, "UNSIGNED_FIELDS", frozenset())
+    if not added and not personal and not unsigned:
+        return names
+    committed = {clear for clear, commitment in personal.items() if commitment not in added}
+    return tuple(n for n in names if n not in added and n not in committed and n not in unsigned)
+
+
 def event_body(event: Any) -> dict[str, Any]:
     """The canonical body of a domain event, as a JSON-native dict."""
     body: dict[str, Any] = {
@@ -115,10 +132,8 @@ def event_body(event: Any) -> dict[str, Any]:
         "version": int(event.originator_version),
         "timestamp": iso_utc(event.timestamp),
     }
-    added = event.__dict__.get(UPCAST_FIELDS, ())
-    for name in _body_fields(type(event)):
-        if name not in added:
-            body[name] = json_value(getattr(event, name), name)
+    for name in _signed_fields(event):
+        body[name] = json_value(getattr(event, name), name)
     return body
 
 
@@ -146,10 +161,8 @@ def event_canonical_bytes(event: Any) -> bytes:
             "version": int(event.originator_version),
             "timestamp": timestamp.astimezone(UTC).isoformat(timespec="microseconds"),
         }
-        added = event.__dict__.get(UPCAST_FIELDS, ())
-        for name in _body_fields(type(event)):
-            if name not in added:
-                body[name] = _fast_value(getattr(event, name))
+        for name in _signed_fields(event):
+            body[name] = _fast_value(getattr(event, name))
         return _fast_bytes(body)
     except _NotFast:
         return rfc8785.dumps(event_body(event))

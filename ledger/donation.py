@@ -11,9 +11,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
+from ledger import personal
 from ledger.events import LedgerAggregate, Signer, WorkflowError, add_fields, require_role
 from ledger.rules import Outcome
 from ledger.rules.amendments import AmendmentPolicy
@@ -103,6 +104,12 @@ COMMON_FIELDS = frozenset(
         "rule_outcomes",
         "signature",
         "event_hash",
+        # DonorRegistered v2: how the name and phone are signed (ledger.personal), not values
+        "name_masked",
+        "phone_masked",
+        "name_commitment",
+        "phone_commitment",
+        "personal_salt",
     }
 )
 
@@ -167,6 +174,19 @@ class Donation(LedgerAggregate):
             """Extra state changes of a step (status, number...)."""
 
     class DonorRegistered(LedgerAggregate.Created):
+        """Version 2 signs the name and phone as masked forms and salted commitments
+        (``ledger.personal``): the clear values and the salt are stored beside the signed body,
+        out of it (``PERSONAL_FIELDS``, ``UNSIGNED_FIELDS``), so the attached canonical body holds
+        no clear name or phone."""
+
+        class_version = 2
+        #: clear field -> the body field committing to it (``ledger.canonical``)
+        PERSONAL_FIELDS: ClassVar[Mapping[str, str]] = {
+            "name": "name_commitment",
+            "phone": "phone_commitment",
+        }
+        UNSIGNED_FIELDS: ClassVar[frozenset[str]] = frozenset({"personal_salt"})
+
         station_id: str
         channel: str
         donor_id: str
@@ -180,6 +200,23 @@ class Donation(LedgerAggregate):
         product_requested: str
         appointment_id: str | None
         required_slots: list[dict[str, str]]
+        name_masked: str
+        phone_masked: str
+        name_commitment: str
+        phone_commitment: str
+        personal_salt: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Version 1 signed the clear name and phone (they stay in its body)."""
+            add_fields(
+                state,
+                name_masked="",
+                phone_masked="",
+                name_commitment="",
+                phone_commitment="",
+                personal_salt="",
+            )
 
         def apply_state(self, aggregate: Donation) -> None:
             aggregate.events_by_version[self.originator_version] = "DonorRegistered"
@@ -393,6 +430,7 @@ class Donation(LedgerAggregate):
         rule_outcomes: Sequence[Mapping[str, Any]],
     ) -> Donation:
         require_role(signer, RECORDERS[Step.REGISTRATION], "registration")
+        salt = personal.new_salt()
         return cls._open(
             cls.DonorRegistered,
             signer,
@@ -412,6 +450,11 @@ class Donation(LedgerAggregate):
             product_requested=product_requested,
             appointment_id=appointment_id,
             required_slots=[dict(s) for s in required_slots],
+            name_masked=personal.mask_name(name),
+            phone_masked=personal.mask_phone(phone),
+            name_commitment=personal.commit(salt, "name", name),
+            phone_commitment=personal.commit(salt, "phone", phone),
+            personal_salt=salt,
         )
 
     def _check_open(self) -> None:

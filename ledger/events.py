@@ -24,6 +24,10 @@ class WorkflowError(LedgerError, ValueError):
     """A command that the donation's state or the signer's role does not allow."""
 
 
+class ConcurrentChange(WorkflowError):
+    """Another writer saved the same record first (optimistic concurrency): nothing written."""
+
+
 class Signer(Protocol):
     """The acting person's signing capability (a staff, donor or system credential)."""
 

@@ -32,10 +32,11 @@ from cryptography.x509.oid import NameOID
 from eventsourcing.persistence import Mapper, Notification
 from eventsourcing.utils import get_topic
 
-from ledger.canonical import GENESIS_HASH, event_canonical_bytes, sha256_hex
+from ledger.canonical import GENESIS_HASH, UPCAST_FIELDS, event_canonical_bytes, sha256_hex
 from ledger.checkpoints import SignedCheckpoint
 from ledger.events import LedgerAggregate
 from ledger.merkle import leaf_hash
+from ledger.personal import commit
 from ledger.report import Code, Finding, Report, Severity
 from ledger.rules import RuleSet, load_rule_set_ref
 from ledger.stores import ChainLink, EvidenceStore
@@ -313,6 +314,7 @@ class LedgerVerifier:
                 raise _NotLedgerEvent(f"{get_topic(type(event))} is not a ledger event")
             # Inside the guard: a state that decoded to another event type may lack fields.
             body = event_canonical_bytes(event)
+            _check_evidence_fields(event)
         except _NotLedgerEvent as exc:
             fail(aggregate_id, event_type, (Code.EVENT_NOT_LEDGER_EVENT, str(exc)))
             self._advance_by_link(state, position, link, notification)
@@ -331,6 +333,8 @@ class LedgerVerifier:
         state.add_leaf(position, digest, event.timestamp)
         reasons = self._chain_reasons(state, position, event, digest, link)
         reasons.extend(self._aggregate_reasons(state, aggregate_id, event, digest))
+        if not reasons:
+            reasons.extend(_personal_reasons(event))
         if not reasons and full:
             reasons.extend(self._signature_reasons(state, position, event, body))
         if not reasons and full:
@@ -546,6 +550,39 @@ def check_outcomes(rule_set: RuleSet, event: LedgerAggregate.Event, step: str | 
 
 class _NotLedgerEvent(Exception):
     pass
+
+
+def _check_evidence_fields(event: LedgerAggregate.Event) -> None:
+    """The fields every check reads must be text: an edited state may hold anything there."""
+    for name in ("event_hash", "signature", "actor", "prev_hash"):
+        value = event.__dict__.get(name)
+        if not isinstance(value, str):
+            raise ValueError(f"{name} is {type(value).__name__}, not text")
+
+
+def _personal_reasons(event: LedgerAggregate.Event) -> list[Reason]:
+    """The clear personal values stored beside the body match the commitments it signs."""
+    personal: Mapping[str, str] = getattr(type(event), "PERSONAL_FIELDS", {})
+    added = event.__dict__.get(UPCAST_FIELDS, ())
+    for clear, commitment in personal.items():
+        if commitment in added:
+            continue  # recorded before commitments: the clear value is in the signed body
+        try:
+            expected = commit(
+                str(event.__dict__["personal_salt"]), clear, str(getattr(event, clear))
+            )
+        except (KeyError, ValueError) as exc:
+            return [
+                (Code.PERSONAL_DATA_MISMATCH, f"cannot recompute the {clear} commitment: {exc}")
+            ]
+        if expected != getattr(event, commitment):
+            return [
+                (
+                    Code.PERSONAL_DATA_MISMATCH,
+                    f"the stored {clear} does not match the signed {commitment} (edited)",
+                )
+            ]
+    return []
 
 
 def _b64decode(text: str) -> bytes:

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ledger.donation import Donation, Step
+from ledger.personal import commitment_key
 from ledger.rules import Outcome
 from projections.base import Handler, LedgerProjection, Seen, step_event_classes
 from projections.store import Row, RowCache, Table, document, row_doc, text
@@ -61,7 +62,9 @@ class DonationRecordProjection(LedgerProjection):
     name = "donation_record"
     title = "Donation records"
     tables = (RECORDS,)
-    version = 2  # 2: an amendment's rule outcomes replace the step's, its overrides are listed
+    # 2: an amendment's rule outcomes replace the step's, its overrides are listed
+    # 3: identity carries the key of the name's commitment (DonorRegistered v2, ledger.personal)
+    version = 3
 
     def handlers(self) -> Mapping[type, Handler]:
         handlers: dict[type, Handler] = {cls: self._step for cls in step_event_classes()}
@@ -90,6 +93,9 @@ class DonationRecordProjection(LedgerProjection):
                 "id_type": event.id_type,
                 "id_number_masked": event.id_number_masked,
                 "name": event.name,
+                "name_commitment_key": (
+                    commitment_key(event.personal_salt, "name").hex() if event.personal_salt else ""
+                ),
                 "sex": event.sex,
                 "birth_date": event.birth_date,
             },

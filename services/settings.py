@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     #: How long an event may stay outside every timestamp batch, beyond the batch delay, before
     #: `ledger verify` says INDETERMINATE (ledger.verify_time.DEFAULT_PENDING_GRACE).
     pending_grace_s: float = 3600.0
+    #: Staff keys held in a PKCS#11 token (``staff/<id>.token.cert.pem``, `signing.pkcs11`): the
+    #: module (e.g. /usr/lib/softhsm/libsofthsm2.so), the token label and the user PIN.
+    pkcs11_module: str = ""
+    pkcs11_token: str = ""
+    pkcs11_pin: SecretStr = SecretStr("")
 
     @model_validator(mode="after")
     def _no_default_secret_in_production(self) -> Settings:

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from ledger.application import LedgerApp
 from ledger.checkpoints import SignedCheckpoint, issue_checkpoint
 from ledger.events import LedgerAggregate, WorkflowError
+from ledger.personal import mask_name
 from ledger.registry import SigningCredential, credential_id_for
 from ledger.rules import StationParameters, load_rule_set, load_station_parameters
 from ledger.signer import CredentialSigner
@@ -30,8 +31,8 @@ from ledger.verify import LedgerVerifier
 from services import checkpoints
 from services.roster import DEMO_STAFF, SYSTEM_STAFF_ID, StaffMember
 from services.settings import Settings
-from signing.errors import LedgerError
-from signing.pki import StationPKI, subject_serial_number
+from signing.errors import KeyStoreError, LedgerError
+from signing.pki import SigningPrivateKey, StationPKI, subject_serial_number
 from signing.secrets import StationSecrets
 from signing.timestamps import HttpTimeStamper, TimeStamper
 from signing.tsa import TimestampAuthority, TsaServer
@@ -242,13 +243,29 @@ class Station:
     def signer(self, staff_id: str) -> CredentialSigner:
         """The signer of a staff member (the role comes from the certificate)."""
         if staff_id not in self._signers:
-            credential = self.pki.load_staff(staff_id)
+            if self.pki.has_token_staff(staff_id):
+                credential = self.pki.load_token_staff(staff_id, self._token_key(staff_id))
+            else:
+                credential = self.pki.load_staff(staff_id)
             if self._revoked(credential.certificate.serial_number):
                 raise WorkflowError(f"the certificate of {staff_id} is revoked: it cannot sign")
             titles = credential.certificate.subject.get_attributes_for_oid(x509.NameOID.TITLE)
             role = str(titles[0].value) if titles else "staff"
             self._signers[staff_id] = CredentialSigner(credential, role)
         return self._signers[staff_id]
+
+    def _token_key(self, staff_id: str) -> SigningPrivateKey:
+        """The staff member's key in the PKCS#11 token (LEDGER_PKCS11_MODULE, _TOKEN, _PIN)."""
+        settings = self.settings
+        pin = settings.pkcs11_pin.get_secret_value()
+        if not (settings.pkcs11_module and settings.pkcs11_token and pin):
+            raise KeyStoreError(
+                f"the key of {staff_id} is in a PKCS#11 token: set LEDGER_PKCS11_MODULE, "
+                "LEDGER_PKCS11_TOKEN and LEDGER_PKCS11_PIN"
+            )
+        from signing.pkcs11 import open_token_key  # only stations with a token load python-pkcs11
+
+        return open_token_key(settings.pkcs11_module, settings.pkcs11_token, pin, staff_id)
 
     def _revoked(self, serial_number: int) -> bool:
         entry = self.pki.crl(datetime.now(UTC)).get_revoked_certificate_by_serial_number(
@@ -267,7 +284,10 @@ class Station:
         now = now or datetime.now(UTC)
         donation = self.app.donation(donation_id)
         registration = donation.steps["registration"]["values"]
-        credential = self.pki.issue_donor(registration["donor_ref"], registration["name"], now)
+        # the certificate travels in every signature the donor makes (the forms' attachments,
+        # the PDF, the DSS): its common name is the masked name, the serialNumber the donor ref
+        masked = mask_name(str(registration["name"]))
+        credential = self.pki.issue_donor(registration["donor_ref"], masked, now)
         cert = credential.certificate
         self.app.save(
             SigningCredential.donor_issued(
@@ -286,7 +306,7 @@ class Station:
     # -- verification -------------------------------------------------------------------------
 
     def validator(self, now: datetime | None = None) -> CertificateValidator:
-        return CertificateValidator(self.trust_roots(), [self.pki.crl(now or datetime.now(UTC))])
+        return CertificateValidator(self.trust_roots(), self.pki.crls(now or datetime.now(UTC)))
 
     def verifier(self, since: SignedCheckpoint | None = None) -> LedgerVerifier:
         recorder: Any = self.app.recorder

@@ -1,6 +1,7 @@
 """The station PKI: a root CA, an issuing CA, staff and donor signing credentials.
 
-Layout of a station PKI directory (every private key is PKCS#8, encrypted under the passphrase)::
+Layout of a station PKI directory (every private key is PKCS#8, encrypted under the passphrase
+with PBES2, PBKDF2-HMAC-SHA256 x 600,000 and AES-256-CBC: ``signing/keywrap.py``)::
 
     root.key.pem, root.cert.pem          root CA, 10 years
     issuing.key.pem, issuing.cert.pem    issuing CA, 5 years, signs staff and donor certificates
@@ -29,12 +30,14 @@ from pathlib import Path
 from typing import Protocol
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from signing.errors import KeyStoreError, SigningError
+from signing.keywrap import is_weak, wrap_key_object
 
 SigningPrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 CertificateHash = hashes.SHA256 | hashes.SHA384 | hashes.SHA512
@@ -132,6 +135,7 @@ class StationPKI:
         root: Credential,
         issuing: Credential,
         algorithm: KeyAlgorithm,
+        previous: tuple[Credential, ...] = (),
     ) -> None:
         """Use `create` or `load`; this constructor only assembles loaded parts."""
         self._directory = directory
@@ -139,6 +143,7 @@ class StationPKI:
         self._root = root
         self._issuing = issuing
         self._algorithm = algorithm
+        self._previous = previous  # issuing CAs before the last rollover, oldest first
 
     # -- creation and loading ---------------------------------------------------------------
 
@@ -207,13 +212,60 @@ class StationPKI:
         issuing_cert = _read_certificate(directory / "issuing.cert.pem")
         root_key = _read_private_key(directory / "root.key.pem", passphrase, root_cert)
         issuing_key = _read_private_key(directory / "issuing.key.pem", passphrase, issuing_cert)
+        previous = []
+        for cert_path in sorted((directory / "previous").glob("issuing-*.cert.pem")):
+            cert = _read_certificate(cert_path)
+            key_path = cert_path.with_name(cert_path.name.replace(".cert.pem", ".key.pem"))
+            key = _read_private_key(key_path, passphrase, cert)
+            previous.append(Credential(cert, key, (root_cert,)))
+        previous.sort(key=lambda c: c.certificate.not_valid_before_utc)
         return cls(
             directory=directory,
             passphrase=passphrase,
             root=Credential(root_cert, root_key, ()),
             issuing=Credential(issuing_cert, issuing_key, (root_cert,)),
             algorithm=algorithm,
+            previous=tuple(previous),
         )
+
+    def renew_issuing(self, now: datetime) -> x509.Certificate:
+        """CA rollover: a new issuing CA key and certificate under the same root; the
+        old one moves to ``previous/`` (kept to sign CRLs for the certificates it issued, which
+        stay valid, and their signatures with them). Certificates issued from now on come from
+        the new CA. The old CA is saved before the new one replaces it: a crash in between leaves
+        the old CA in place and a copy of it in ``previous/``."""
+        now = _second_utc(now)
+        old = self._issuing
+        root = self._root
+        previous_dir = self._directory / "previous"
+        previous_dir.mkdir(exist_ok=True)
+        _write_credential(
+            previous_dir, f"issuing-{old.certificate.serial_number:x}", old, self._passphrase
+        )
+        key = self._algorithm.generate_private_key()
+        # A new name per generation ("... Issuing CA 2"): CRLs are matched to their CA by name,
+        # and a CRL under our CA's name that its key did not sign is taken as a forgery.
+        generation = len(self._previous) + 2
+        subject = _name(
+            organization=self.station_name,
+            common_name=f"{self.station_name} Issuing CA {generation}",
+        )
+        certificate = _ca_certificate(
+            subject=subject,
+            subject_key=key,
+            issuer=root,
+            not_before=now,
+            not_after=min(
+                _add_years(now, ISSUING_VALIDITY_YEARS), root.certificate.not_valid_after_utc
+            ),
+            path_length=0,
+            algorithm=self._algorithm,
+        )
+        renewed = Credential(certificate, key, (root.certificate,))
+        _write_credential(self._directory, "issuing", renewed, self._passphrase)
+        self._previous = (*self._previous, old)
+        self._issuing = renewed
+        return certificate
 
     # -- what the station exposes ----------------------------------------------------------
 
@@ -237,11 +289,20 @@ class StationPKI:
     def issuing_certificate(self) -> x509.Certificate:
         return self._issuing.certificate
 
+    @property
+    def previous_issuing_certificates(self) -> tuple[x509.Certificate, ...]:
+        return tuple(c.certificate for c in self._previous)
+
     def chain_pem(self) -> bytes:
-        """Issuing CA then root, PEM: the `-CAfile` of `openssl cms -verify`."""
+        """Issuing CA, root, then the issuing CAs before a rollover, PEM: the `-CAfile` of
+        `openssl cms -verify` (it verifies signatures made before and after a rollover)."""
         return b"".join(
             cert.public_bytes(serialization.Encoding.PEM)
-            for cert in (self._issuing.certificate, self._root.certificate)
+            for cert in (
+                self._issuing.certificate,
+                self._root.certificate,
+                *reversed(self.previous_issuing_certificates),
+            )
         )
 
     # -- end-entity credentials ------------------------------------------------------------
@@ -263,13 +324,50 @@ class StationPKI:
         _write_credential(staff_dir, staff_id, credential, self._passphrase)
         return credential
 
+    def issue_staff_for_key(
+        self, staff_id: str, name: str, role: str, key: SigningPrivateKey, now: datetime
+    ) -> Credential:
+        """Issue a staff certificate for a key held elsewhere (a PKCS#11 token:
+        `signing.pkcs11`); only the certificate is saved (``staff/<id>.token.cert.pem``)."""
+        _check_identifier("staff id", staff_id)
+        if not role.strip():
+            raise SigningError("the staff role must not be empty")
+        credential = self._issue_end_entity(
+            common_name=name,
+            serial=STAFF_PREFIX + staff_id,
+            title=role,
+            now=now,
+            validity=STAFF_VALIDITY,
+            key=key,
+        )
+        staff_dir = self._directory / "staff"
+        staff_dir.mkdir(exist_ok=True)
+        _atomic_write(
+            staff_dir / f"{staff_id}.token.cert.pem",
+            credential.certificate.public_bytes(serialization.Encoding.PEM),
+        )
+        return credential
+
+    def has_token_staff(self, staff_id: str) -> bool:
+        """Is the key of `staff_id` in a token (a certificate from `issue_staff_for_key`)?"""
+        _check_identifier("staff id", staff_id)
+        return (self._directory / "staff" / f"{staff_id}.token.cert.pem").is_file()
+
+    def load_token_staff(self, staff_id: str, key: SigningPrivateKey) -> Credential:
+        """The staff credential whose key `key` is in a token (`signing.pkcs11.open_token_key`)."""
+        _check_identifier("staff id", staff_id)
+        path = self._directory / "staff" / f"{staff_id}.token.cert.pem"
+        certificate = _read_certificate(path)
+        _check_key_matches(key, certificate, f"the token key of {staff_id}")
+        return Credential(certificate, key, self._chain_for(certificate))
+
     def load_staff(self, staff_id: str) -> Credential:
         """Read the staff credential saved by `issue_staff`."""
         _check_identifier("staff id", staff_id)
         staff_dir = self._directory / "staff"
         certificate = _read_certificate(staff_dir / f"{staff_id}.cert.pem")
         key = _read_private_key(staff_dir / f"{staff_id}.key.pem", self._passphrase, certificate)
-        return Credential(certificate, key, self._chain())
+        return Credential(certificate, key, self._chain_for(certificate))
 
     def issue_donor(self, donor_ref: str, name: str, now: datetime) -> Credential:
         """Issue a donor signing credential valid for 24 hours; it is not written anywhere."""
@@ -326,7 +424,7 @@ class StationPKI:
         tsa_dir = self._directory / "tsa"
         certificate = _read_certificate(tsa_dir / "tsa.cert.pem")
         key = _read_private_key(tsa_dir / "tsa.key.pem", self._passphrase, certificate)
-        return Credential(certificate, key, self._chain())
+        return Credential(certificate, key, self._chain_for(certificate))
 
     def import_pkcs12(self, data: bytes, password: bytes | None) -> Credential:
         """Read a third-party credential (certificate, key and CA chain) from PKCS#12 bytes."""
@@ -368,10 +466,17 @@ class StationPKI:
         }
         _atomic_write(self._directory / "revocations.json", json.dumps(document, indent=2).encode())
 
-    def crl(self, now: datetime) -> x509.CertificateRevocationList:
-        """A CRL signed by the issuing CA listing every revoked serial with its revocation date."""
+    def crls(self, now: datetime) -> list[x509.CertificateRevocationList]:
+        """The CRL of the issuing CA and of each issuing CA before a rollover."""
+        return [self.crl(now), *(self.crl(now, issuing=ca) for ca in self._previous)]
+
+    def crl(
+        self, now: datetime, *, issuing: Credential | None = None
+    ) -> x509.CertificateRevocationList:
+        """A CRL signed by the issuing CA (or `issuing`, one before a rollover) listing every
+        revoked serial with its revocation date."""
         now = _second_utc(now)
-        issuing = self._issuing
+        issuing = issuing or self._issuing
         builder = (
             x509.CertificateRevocationListBuilder()
             .issuer_name(issuing.certificate.subject)
@@ -394,6 +499,17 @@ class StationPKI:
     def _chain(self) -> tuple[x509.Certificate, ...]:
         return (self._issuing.certificate, self._root.certificate)
 
+    def _chain_for(self, certificate: x509.Certificate) -> tuple[x509.Certificate, ...]:
+        """The chain of a certificate: its issuing CA (current or before a rollover), root."""
+        for ca in (self._issuing, *reversed(self._previous)):
+            if certificate.issuer == ca.certificate.subject:
+                try:
+                    certificate.verify_directly_issued_by(ca.certificate)
+                except (ValueError, TypeError, InvalidSignature):
+                    continue
+                return (ca.certificate, self._root.certificate)
+        return self._chain()
+
     def _issue_end_entity(
         self,
         *,
@@ -402,6 +518,7 @@ class StationPKI:
         title: str | None,
         now: datetime,
         validity: timedelta,
+        key: SigningPrivateKey | None = None,
     ) -> Credential:
         if not common_name.strip():
             raise SigningError("the subject name must not be empty")
@@ -423,7 +540,8 @@ class StationPKI:
         ]
         if title is not None:
             attributes.append(x509.NameAttribute(NameOID.TITLE, title))
-        key = self._algorithm.generate_private_key()
+        if key is None:
+            key = self._algorithm.generate_private_key()
         # emailProtection: `openssl cms -verify` checks the smimesign purpose by default, and
         # NSS (pdfsig) wants it for email/document signers; an absent EKU would also pass
         # OpenSSL but says "any purpose", which is broader than we mean.
@@ -630,16 +748,34 @@ def _check_key_matches(key: SigningPrivateKey, certificate: x509.Certificate, wh
 def _write_credential(
     directory: Path, stem: str, credential: Credential, passphrase: bytes
 ) -> None:
-    key_pem = credential.private_key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.BestAvailableEncryption(passphrase),
-    )
+    key_pem = wrap_key_object(credential.private_key, passphrase)
     _atomic_write(directory / f"{stem}.key.pem", key_pem, mode=0o600)
     _atomic_write(
         directory / f"{stem}.cert.pem",
         credential.certificate.public_bytes(serialization.Encoding.PEM),
     )
+
+
+def rewrap_weak_keys(directory: Path, passphrase: bytes) -> list[Path]:
+    """Re-encrypt, in place and atomically, every ``*.key.pem`` under `directory` wrapped with a
+    weaker KDF than today's (files written before PBKDF2 x 600,000: 2048 iterations). Each key is
+    first opened with `passphrase` (a wrong one changes nothing); returns the files rewritten."""
+    rewritten: list[Path] = []
+    for path in sorted(directory.rglob("*.key.pem")):
+        data = path.read_bytes()
+        if not is_weak(data):
+            continue
+        try:
+            key = serialization.load_pem_private_key(data, password=passphrase)
+        except (ValueError, TypeError) as exc:
+            raise KeyStoreError(
+                f"cannot decrypt private key {path}: wrong passphrase or damaged file"
+            ) from exc
+        if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+            raise KeyStoreError(f"unsupported key type in {path}: {type(key).__name__}")
+        _atomic_write(path, wrap_key_object(key, passphrase), mode=0o600)
+        rewritten.append(path)
+    return rewritten
 
 
 def _atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:

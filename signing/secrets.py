@@ -59,10 +59,11 @@ class StationSecrets:
         payload = json.dumps(
             {"pepper": self.pepper.hex(), "data_key": self.data_key.hex()}
         ).encode()
-        sealed = AESGCM(_kek(passphrase, salt)).encrypt(nonce, payload, _FORMAT.encode())
+        n = _SCRYPT_N
+        sealed = AESGCM(_kek(passphrase, salt, n)).encrypt(nonce, payload, _FORMAT.encode())
         document = {
             "format": _FORMAT,
-            "kdf": {"name": "scrypt", "n": _SCRYPT_N, "r": 8, "p": 1, "salt": salt.hex()},
+            "kdf": {"name": "scrypt", "n": n, "r": 8, "p": 1, "salt": salt.hex()},
             "nonce": nonce.hex(),
             "ciphertext": base64.b64encode(sealed).decode("ascii"),
         }
@@ -80,9 +81,17 @@ class StationSecrets:
             raise KeyStoreError(f"no station secrets at {path}: run `ledger init`") from exc
         if document.get("format") != _FORMAT:
             raise KeyStoreError(f"{path} is not a station secrets file")
-        salt = bytes.fromhex(document["kdf"]["salt"])
+        kdf = document.get("kdf", {})
         try:
-            payload = AESGCM(_kek(passphrase, salt)).decrypt(
+            salt = bytes.fromhex(kdf["salt"])
+            # the parameters the file was written with: raising _SCRYPT_N later keeps old files
+            n, r, p = int(kdf.get("n", _SCRYPT_N)), int(kdf.get("r", 8)), int(kdf.get("p", 1))
+            if kdf.get("name") != "scrypt" or n < 2 or n & (n - 1) or r < 1 or p < 1:
+                raise ValueError("not scrypt with usable parameters")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise KeyStoreError(f"{path}: bad key derivation parameters: {exc}") from exc
+        try:
+            payload = AESGCM(_kek(passphrase, salt, n, r, p)).decrypt(
                 bytes.fromhex(document["nonce"]),
                 base64.b64decode(document["ciphertext"]),
                 _FORMAT.encode(),
@@ -93,5 +102,5 @@ class StationSecrets:
         return cls(pepper=bytes.fromhex(keys["pepper"]), data_key=bytes.fromhex(keys["data_key"]))
 
 
-def _kek(passphrase: bytes, salt: bytes) -> bytes:
-    return Scrypt(salt=salt, length=32, n=_SCRYPT_N, r=8, p=1).derive(passphrase)
+def _kek(passphrase: bytes, salt: bytes, n: int, r: int = 8, p: int = 1) -> bytes:
+    return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(passphrase)

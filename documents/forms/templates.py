@@ -37,6 +37,7 @@ from documents.forms.model import (
     SignatureState,
     Signer,
 )
+from ledger.personal import mask_name
 from projections.eventtime import STATION_TZ
 
 
@@ -278,7 +279,11 @@ class _Builder:
 
     def identity(self) -> Section:
         identity = self.record.get("identity", {})
-        self.data["identity"] = dict(identity)
+        # form.json is an attachment: the name only masked, with the key of the signed event's
+        # name commitment so a checker can match the printed name (ledger.personal)
+        attached = {k: v for k, v in identity.items() if k != "name"}
+        attached["name_masked"] = mask_name(str(identity.get("name", "")))
+        self.data["identity"] = attached
         fields = (
             Field("姓名", text(identity.get("name"))),
             Field("性别", text(identity.get("sex"))),
@@ -552,7 +557,8 @@ def build_form(kind: FormKind, ctx: FormContext) -> Form:
             {
                 "field": s.key,
                 "subject": s.subject_id,
-                "name": s.name,
+                # the donor's name only masked in this attachment (the page prints it)
+                "name": mask_name(s.name) if s.subject_id.startswith("DONOR:") else s.name,
                 "role": s.role,
                 "meaning": s.meaning,
                 "state": s.state.value,

@@ -464,3 +464,56 @@ def test_our_verifier_passes_forms_signed_by_a_donor_with_a_rare_name(produced: 
     for path in produced.paths:
         report = verify_pdf(path.read_bytes(), produced.station.trust_roots(), name=str(path))
         assert report.bottom_line, (path.name, report.failures())
+
+
+def test_donor_registered_evidence_holds_no_clear_name_or_phone_and_still_verifies(
+    produced: Produced,
+) -> None:
+    """The attachments carry the name and phone only masked and as salted commitments
+    (ledger.personal); the page still prints the name, and verify-pdf still PASSES, matching
+    the printed name with the signed commitment."""
+    from documents.pdf_verify import verify_pdf
+
+    phone = "13800000000"  # tests.workflow.register's
+    for path in produced.paths:
+        with pikepdf.open(path) as pdf:
+            files = {n: s.get_file().read_bytes() for n, s in pdf.attachments.items()}
+        registered = [
+            json.loads(data)
+            for name, data in files.items()
+            if name.endswith(".json") and b"DonorRegistered" in data and b'"topic"' in data
+        ]
+        assert len(registered) == 1, path.name
+        body = registered[0]
+        assert "name" not in body and "phone" not in body and "personal_salt" not in body
+        assert body["name_masked"] == "陈**" and body["phone_masked"] == "138****0000"
+        assert re.fullmatch(r"[0-9a-f]{64}", body["name_commitment"])
+        for name, data in files.items():
+            text = data.decode("utf-8", errors="replace")
+            assert RARE_NAME not in text, f"{path.name}: {name} holds the clear name"
+            assert phone not in text, f"{path.name}: {name} holds the clear phone"
+            assert RARE_NAME.encode("utf-16-be") not in data, name
+        report = verify_pdf(path.read_bytes(), produced.station.trust_roots(), name=str(path))
+        assert report.bottom_line, (path.name, report.failures())
+        assert report.evidence.content_checked
+
+
+def test_a_form_printing_another_name_than_the_committed_one_fails(produced: Produced) -> None:
+    from documents.pdf_evidence import verify_evidence
+    from signing.pdf_content import embedded_files
+
+    data = produced.paths[1].read_bytes()
+    text = subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", str(produced.paths[1]), "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert RARE_NAME in text
+    roots = produced.station.trust_roots()
+    files = embedded_files(data)
+    assert verify_evidence(files, roots, page_text=text).ok
+    # the same mask (first character, length), another name: the commitment tells them apart
+    forged = verify_evidence(files, roots, page_text=text.replace(RARE_NAME, "陈小明"))
+    assert not forged.ok
+    assert any("its events sign a commitment to" in p for p in forged.problems), forged.problems

@@ -22,6 +22,7 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.utils import get_topic
 
 from ledger.donation import Donation
+from ledger.personal import commit, mask_name, mask_phone
 from ledger.registry import Donor, SigningCredential, StationConfig, donor_id_for, station_id_for
 from ledger.stores import persistence_env
 from projections.base import APPLICATION_NAME
@@ -44,6 +45,7 @@ SLOTS = (
     ("post_collection", "donor"),
 )
 _hashes = itertools.count(1)
+_SALT = "5a" * 16
 
 
 def at(text: str) -> datetime:
@@ -150,6 +152,11 @@ class DonationEvents:
             product_requested=product,
             appointment_id=None,
             required_slots=slots,
+            name_masked=mask_name(self.name),
+            phone_masked=mask_phone("13800000000"),
+            name_commitment=commit(_SALT, "name", self.name),
+            phone_commitment=commit(_SALT, "phone", "13800000000"),
+            personal_salt=_SALT,
         )
 
     def consent(self, when: datetime) -> DonationEvents:

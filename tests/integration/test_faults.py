@@ -1,0 +1,262 @@
+"""Faults with real processes and real stores (SQLite and PostgreSQL).
+
+kill -9 of a writer at random moments while it appends (and while its stamper cuts batches):
+every acknowledged event is there, `ledger verify` passes, and what was pending is stamped on
+restart. N kills per backend: ``LEDGER_FAULT_KILLS`` (default below); the counts are printed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+from asn1crypto import tsp
+
+from ledger.events import ConcurrentChange
+from ledger.report import Verdict
+from services.station import Station
+from services.verification import verify_station
+from signing.errors import SigningError
+from signing.tsa import TimestampAuthority
+from tests.conftest import make_settings
+from tests.workflow import amend_temperature, complete
+
+ROOT = Path(__file__).resolve().parents[2]
+KILLS = int(os.environ.get("LEDGER_FAULT_KILLS", "40"))
+
+
+@pytest.fixture(scope="module")
+def zygote() -> Iterator[subprocess.Popen[str]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.fault_writer"],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        bufsize=1,
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    try:
+        yield proc
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(timeout=30)
+
+
+def _gone(pid: int, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def _wait_for_new_ack(ack: Path, timeout: float) -> None:
+    size = ack.stat().st_size if ack.exists() else 0
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ack.exists() and ack.stat().st_size > size:
+            return
+        time.sleep(0.005)
+
+
+def _acknowledged(ack: Path) -> dict[UUID, int]:
+    acked: dict[UUID, int] = {}
+    if ack.exists():
+        for line in ack.read_text().splitlines():
+            donation, steps = line.split()
+            acked[UUID(donation)] = max(acked.get(UUID(donation), 0), int(steps))
+    return acked
+
+
+def test_kill_9_of_a_writer_loses_nothing_acknowledged(
+    zygote: subprocess.Popen[str], backend_db: str, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    Station.initialise(make_settings(home, backend_db)).close()
+    ack = tmp_path / "acks.txt"
+    rng = random.Random(int(os.environ.get("LEDGER_FAULT_SEED", "14")))
+    assert zygote.stdin is not None and zygote.stdout is not None
+    started = time.monotonic()
+    for _ in range(KILLS):
+        zygote.stdin.write(f"{home}\t{backend_db}\t{ack}\n")
+        zygote.stdin.flush()
+        pid = int(zygote.stdout.readline())
+        if rng.random() < 0.15:  # while it opens the store, loads its keys, starts its stamper
+            time.sleep(rng.uniform(0.0, 0.5))
+        else:  # once it appends: a random moment among its saves (each ~10-50 ms)
+            _wait_for_new_ack(ack, timeout=30.0)
+            time.sleep(rng.uniform(0.0, 0.4))
+        os.kill(pid, signal.SIGKILL)
+        assert _gone(pid), f"writer {pid} survived SIGKILL"
+    seconds = time.monotonic() - started
+    acked = _acknowledged(ack)
+    assert acked, "no writer acknowledged anything: the kill window is too short"
+
+    # restart: open the store as the next command would
+    with Station.open(make_settings(home, backend_db)) as station:
+        for donation_id, steps in acked.items():
+            donation = station.app.donation(donation_id)  # raises if it is not there
+            assert donation.version >= steps, (donation_id, donation.version, steps)
+        before = verify_station(station, now=datetime.now(UTC))
+        assert before.verdict is Verdict.PASSED, before.issues()[:3]
+        made = station.stamper().flush()
+        after = verify_station(station, now=datetime.now(UTC) + timedelta(days=1))
+        assert after.verdict is Verdict.PASSED, after.issues()[:3]
+        assert after.pending == 0 and after.stamped == after.events
+        print(
+            f"\nkill -9 ({backend_db.split(':')[0]}): {KILLS} kills survived in {seconds:.0f} s, "
+            f"{len(acked)} donations / {sum(acked.values())} acknowledged saves checked, "
+            f"{after.events} events verified, {before.pending} pending at restart stamped in "
+            f"{made} batches"
+        )
+
+
+# -- a TSA that is down, answers garbage, or answers for another imprint ---------------------------
+
+
+class _BadTsa(ThreadingHTTPServer):
+    def __init__(self, mode: str, authority: TimestampAuthority) -> None:
+        super().__init__(("127.0.0.1", 0), _BadTsaHandler)
+        self.mode = mode
+        self.authority = authority
+        self.requests = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/"
+
+
+class _BadTsaHandler(BaseHTTPRequestHandler):
+    server: _BadTsa
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.server.requests += 1
+        mode = self.server.mode
+        if mode == "down":
+            self.send_response(503)
+            self.end_headers()
+            return
+        if mode == "garbage":
+            reply = os.urandom(300)
+        else:  # a genuine token of the station's own TSA, over another imprint, same nonce
+            request = tsp.TimeStampReq.load(body)
+            request["message_imprint"]["hashed_message"] = hashlib.sha256(b"another").digest()
+            reply = self.server.authority.respond(request.dump(force=True))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/timestamp-reply")
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("mode", ["down", "garbage", "wrong-imprint"])
+def test_a_bad_tsa_leaves_no_batch_and_the_events_pending(
+    mode: str, backend_db: str, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    settings = make_settings(home, backend_db)
+    with Station.initialise(settings) as station:
+        authority = station.local_tsa()
+    server = _BadTsa(mode, authority)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        bad = settings.model_copy(update={"tsa_urls": server.url, "tsa_timeout_s": 2.0})
+        with Station.open(bad) as station:
+            complete(station)
+            events = verify_station(station).events
+            with pytest.raises(SigningError):
+                station.stamper().flush()
+            assert server.requests >= 1
+            assert station.store.last_batch() is None  # nothing half-written
+            report = verify_station(station, now=datetime.now(UTC))
+            assert report.verdict is Verdict.PASSED, report.issues()[:3]
+            assert report.pending == events and report.batches == 0
+            with pytest.raises(SigningError):
+                station.checkpoint()  # a checkpoint needs a token: none is stored without
+            assert verify_station(station).checkpoints == 0
+    finally:
+        server.shutdown()
+        server.server_close()
+    with Station.open(settings) as station:  # the TSA is back: everything is stamped
+        assert station.stamper().flush() >= 1
+        report = verify_station(station, now=datetime.now(UTC) + timedelta(days=1))
+        assert report.verdict is Verdict.PASSED and report.pending == 0, report.issues()[:3]
+
+
+# -- two amendments of the same field at once ---------------------------------------------------
+
+
+def _amender(home: str, db: str, donation: str, value: float, barrier: Any, out: Any) -> None:
+    """Read the record, wait until the other process has read it too, then amend and save."""
+    with Station.open(make_settings(Path(home), db)) as station:
+        app = station.app
+        read = app.donation
+
+        def donation_read_by_both(donation_id: UUID) -> Any:
+            record = read(donation_id)
+            barrier.wait(timeout=60)  # both hold version N: the saves race for version N+1
+            return record
+
+        app.donation = donation_read_by_both  # type: ignore[method-assign]
+        try:
+            amend_temperature(station, UUID(donation), value)
+            out.put(("saved", value))
+        except ConcurrentChange as exc:
+            out.put(("conflict", str(exc)))
+
+
+def test_two_amendments_of_one_field_at_once_one_wins_one_conflicts(
+    backend_db: str, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    with Station.initialise(make_settings(home, backend_db)) as station:
+        donation_id = complete(station)
+        version = station.app.donation(donation_id).version
+    ctx = multiprocessing.get_context("spawn")
+    barrier, out = ctx.Barrier(2), ctx.Queue()
+    procs = [
+        ctx.Process(
+            target=_amender, args=(str(home), backend_db, str(donation_id), v, barrier, out)
+        )
+        for v in (36.7, 36.9)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+        assert p.exitcode == 0
+    results = sorted(out.get(timeout=5) for _ in procs)
+    assert [kind for kind, _ in results] == ["conflict", "saved"], results
+    assert "nothing written" in str(results[0][1])
+    winner = results[1][1]
+    with Station.open(make_settings(home, backend_db)) as station:
+        donation = station.app.donation(donation_id)
+        assert donation.version == version + 1  # exactly one amendment was written
+        assert donation.steps["general_exam"]["values"]["temperature_c"] == winner
+        report = verify_station(station)
+        assert report.verdict is not Verdict.FAILED and not report.issues(), report.issues()[:3]
+    print(f"\nconcurrent amendments ({backend_db.split(':')[0]}): 1 saved, 1 conflict")

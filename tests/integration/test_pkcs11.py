@@ -1,0 +1,230 @@
+"""A staff key in a PKCS#11 token (SoftHSM2 via python-pkcs11): it signs an event's CMS inside
+the token, `openssl cms -verify` accepts the signature, and the key cannot be exported."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pkcs11
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from signing.cms import sign_detached
+from signing.errors import KeyStoreError
+from signing.pkcs11 import TokenEcKey, generate_token_key, open_token_key
+from signing.pki import StationPKI
+from signing.validation import verify_detached
+
+MODULE = "/usr/lib/softhsm/libsofthsm2.so"
+PIN, SO_PIN, TOKEN = "4711", "0815", "ledger-test"
+NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
+# the README's command for an exported event
+OPENSSL_VERIFY = [
+    *("openssl", "cms", "-verify", "-binary", "-inform", "DER", "-in", "sig.p7s"),
+    *("-content", "event.json", "-CAfile", "chain.pem", "-out", "/dev/null"),
+]
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("softhsm2-util") is None or not Path(MODULE).exists(),
+    reason="needs SoftHSM2 (Debian softhsm2; scripts/prereqs test installs it)",
+)
+
+
+@pytest.fixture(scope="module")
+def token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh SoftHSM2 token in a temporary folder (SOFTHSM2_CONF points at it)."""
+    import os
+
+    home = tmp_path_factory.mktemp("softhsm")
+    (home / "tokens").mkdir()
+    conf = home / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {home / 'tokens'}\nobjectstore.backend = file\n")
+    saved = os.environ.get("SOFTHSM2_CONF")
+    os.environ["SOFTHSM2_CONF"] = str(conf)
+    subprocess.run(
+        [
+            "softhsm2-util",
+            "--init-token",
+            "--free",
+            "--label",
+            TOKEN,
+            *("--pin", PIN),
+            "--so-pin",
+            SO_PIN,
+        ],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield TOKEN
+    finally:
+        if saved is None:
+            os.environ.pop("SOFTHSM2_CONF", None)
+        else:
+            os.environ["SOFTHSM2_CONF"] = saved
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> StationPKI:
+    return StationPKI.create(tmp_path_factory.mktemp("pki") / "pki", "Station Nord", b"pw", NOW)
+
+
+def test_a_token_key_signs_an_event_and_openssl_verifies_it(
+    token: str, pki: StationPKI, tmp_path: Path
+) -> None:
+    generate_token_key(MODULE, token, PIN, "N900").close()
+    key = open_token_key(MODULE, token, PIN, "N900")  # a later session, as a signing command
+    try:
+        credential = pki.issue_staff_for_key("N900", "Li Na", "collection_nurse", key, NOW)
+        assert not (pki.directory / "staff" / "N900.key.pem").exists()  # no key file
+        event = b'{"actor":"STAFF:N900","topic":"ledger.donation:Donation.GeneralExamRecorded"}'
+        der = sign_detached(event, credential, NOW)
+    finally:
+        key.close()
+    (tmp_path / "event.json").write_bytes(event)
+    (tmp_path / "sig.p7s").write_bytes(der)
+    (tmp_path / "chain.pem").write_bytes(pki.chain_pem())
+    result = subprocess.run(
+        [
+            "openssl",
+            "cms",
+            "-verify",
+            "-binary",
+            "-inform",
+            "DER",
+            "-in",
+            "sig.p7s",
+            "-content",
+            "event.json",
+            "-CAfile",
+            "chain.pem",
+            "-purpose",
+            "any",
+            "-out",
+            "/dev/null",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0 and "Verification successful" in result.stderr, result.stderr
+    (tmp_path / "event.json").write_bytes(event.replace(b"N900", b"N901"))
+    tampered = subprocess.run(
+        [
+            "openssl",
+            "cms",
+            "-verify",
+            "-binary",
+            "-inform",
+            "DER",
+            "-in",
+            "sig.p7s",
+            "-content",
+            "event.json",
+            "-CAfile",
+            "chain.pem",
+            "-purpose",
+            "any",
+            "-out",
+            "/dev/null",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert tampered.returncode != 0
+    verified = verify_detached(der, event)  # our checking half agrees
+    assert verified.signer_certificate.public_key() == credential.certificate.public_key()
+
+
+def test_the_token_key_cannot_be_exported(token: str) -> None:
+    key = generate_token_key(MODULE, token, PIN, "N902")
+    try:
+        assert isinstance(key, TokenEcKey)
+        with pytest.raises(KeyStoreError, match="stays in the token"):
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        private = key._private
+        assert private[pkcs11.Attribute.EXTRACTABLE] is False
+        assert private[pkcs11.Attribute.SENSITIVE] is True
+    finally:
+        key.close()
+
+
+def test_a_wrong_pin_or_label_is_a_key_store_error(token: str) -> None:
+    with pytest.raises(KeyStoreError, match="cannot log in"):
+        open_token_key(MODULE, token, "0000", "N900")
+    with pytest.raises(KeyStoreError, match="no single key"):
+        open_token_key(MODULE, token, PIN, "NOBODY")
+    with pytest.raises(KeyStoreError, match="no PKCS#11 token"):
+        open_token_key(MODULE, "no-such-token", PIN, "N900")
+
+
+def test_the_cli_signs_an_amendment_with_a_staff_key_in_the_token(
+    token: str,
+    cli_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A physician whose key is in the token amends through `ledger amend`; `ledger verify`
+    passes and OpenSSL accepts the exported amendment's signature."""
+    import json
+
+    from api.cli import main
+    from ledger.registry import SigningCredential
+    from services.station import Station
+    from signing.pki import subject_serial_number
+    from tests.conftest import make_settings
+    from tests.workflow import amend_argv, complete
+
+    assert main(["init"]) == 0
+    db = f"sqlite:///{cli_env / 'ledger.sqlite'}"
+    key = generate_token_key(MODULE, token, PIN, "P900")
+    try:
+        with Station.open(make_settings(cli_env / "home", db)) as station:
+            now = datetime.now(UTC)
+            credential = station.pki.issue_staff_for_key(
+                "P900", "王医师", "examining_physician", key, now
+            )
+            cert = credential.certificate
+            station.app.save(
+                SigningCredential.staff_issued(
+                    station.system,
+                    format(cert.serial_number, "x"),
+                    subject_id=subject_serial_number(cert),
+                    name="王医师",
+                    role="examining_physician",
+                    not_before=cert.not_valid_before_utc.isoformat(),
+                    not_after=cert.not_valid_after_utc.isoformat(),
+                    certificate_pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
+                )
+            )
+            donation_id = complete(station)
+            number = station.app.donation(donation_id).donation_no
+    finally:
+        key.close()
+    capsys.readouterr()
+    argv = amend_argv(number, staff="P900")
+    assert main(argv) == 2  # the key is in the token, and the token is not configured
+    assert "LEDGER_PKCS11_MODULE" in capsys.readouterr().err
+    monkeypatch.setenv("LEDGER_PKCS11_MODULE", MODULE)
+    monkeypatch.setenv("LEDGER_PKCS11_TOKEN", token)
+    monkeypatch.setenv("LEDGER_PKCS11_PIN", PIN)
+    assert main(argv) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["verify", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["verdict"] == "PASSED"
+    position = report["last_position"]
+    out = cli_env / "evidence"
+    assert main(["export-event", str(position), "--out", str(out)]) == 0
+    result = subprocess.run(OPENSSL_VERIFY, cwd=out, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "STAFF:P900" in (out / "event.json").read_text()
