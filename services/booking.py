@@ -23,6 +23,7 @@ from typing import Any, Literal
 from ledger.application import PRODUCTS
 from ledger.identity import mask_id
 from services import booking_slots as slots
+from services.booking_slots import SlotFull as SlotFull  # for the HTTP layer (409)
 from services.station import Station
 from services.steps import RegisterDonation, normalised_id, register_donation
 from services.users import UserStore

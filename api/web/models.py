@@ -92,6 +92,18 @@ class BookingIn(BaseModel):
     birth_date: date
     day: date
     period: Literal["morning", "afternoon"] = "morning"
+    slot: str | None = Field(
+        default=None, description="a slot start of the station's schedule, e.g. 09:30"
+    )
+
+
+class ScheduleIn(BaseModel):
+    version: str = Field(min_length=1, max_length=40)
+    effective_from: date
+    weekdays: dict[str, dict[str, int]] = Field(description="mon..sun: {HH:MM: capacity}")
+    holidays: dict[str, dict[str, int]] = Field(
+        default_factory=dict, description="YYYY-MM-DD: {HH:MM: capacity}; {} closes the day"
+    )
 
 
 class CancelIn(BaseModel):

@@ -635,11 +635,13 @@ def channel_book(
     birth_date: Annotated[str, Form()],
     day: Annotated[str, Form()],
     period: Annotated[str, Form()] = "morning",
+    slot: Annotated[str, Form()] = "",
 ) -> Response:
     try:
         command = booking.BookAppointment(
             channel, "resident_id", id_number, _sex(sex), _date(birth_date, "birth date"),
             _date(day, "day"), "afternoon" if period == "afternoon" else "morning",
+            slot.strip() or None,
         )  # fmt: skip
         booked = ctx.call(lambda station: booking.book_appointment(station, ctx.users, command))
     except LedgerError as exc:
@@ -680,6 +682,22 @@ async def channel_preregister(request: Request, ctx: Ctx, who: ChannelPage) -> R
     except LedgerError as exc:
         return channel_page(request, who, str(exc), 400)
     return channel_page(request, who, f"pre-registration {done.prereg_id} received")
+
+
+@router.get("/staff/booking")
+def staff_booking_calendar(
+    request: Request, ctx: Ctx, who: StaffPage, first: str = "", days: int = 7
+) -> Response:
+    """The booking calendar: each slot's capacity, places booked and free, as a bar."""
+    try:
+        start = _date(first, "first day") if first else datetime.now(UTC).date()
+        rows = booking.booking_calendar(ctx.users, booking.CalendarQuery(start, days))
+    except LedgerError as exc:
+        return render(request, "message.html", who, 400, message=str(exc))
+    return render(
+        request, "booking.html", who, rows=rows, first=start.isoformat(), days=days,
+        booked=sum(r.booked for r in rows), capacity=sum(r.capacity for r in rows),
+    )  # fmt: skip
 
 
 @router.post("/staff/preregistrations/{prereg_id}/confirm")

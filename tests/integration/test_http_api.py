@@ -522,6 +522,11 @@ API_MATRIX: list[tuple[str, str, tuple[str, ...]]] = [
     ("POST", "/api/v1/channel/preregistrations", ("channel",)),
     ("GET", "/api/v1/preregistrations", ("staff",)),
     ("POST", "/api/v1/preregistrations/PRE-X/confirm", ("staff",)),
+    ("GET", "/api/v1/booking/calendar", ("staff", "channel")),
+    ("POST", "/api/v1/booking/schedules", ("admin",)),
+    ("POST", "/api/v1/appointments/APT-X/no-show", ("staff",)),
+    ("GET", "/api/v1/booking/reminders", ("channel",)),
+    ("POST", "/api/v1/booking/reminders/MSG-X/sent", ("channel",)),
 ]
 #: Routes outside the matrix, tested above: the token endpoint (public) and logout.
 NOT_IN_MATRIX = {("POST", "/api/v1/auth/token"), ("POST", "/api/v1/auth/logout")}
@@ -550,6 +555,7 @@ PAGE_MATRIX: list[tuple[str, str, tuple[str, ...]]] = [
     ("POST", "/channel/appointments", ("channel",)),
     ("POST", "/channel/preregistrations", ("channel",)),
     ("POST", "/staff/preregistrations/PRE-X/confirm", ("staff",)),
+    ("GET", "/staff/booking", ("staff",)),
     ("GET", "/", ALL),
 ]
 PAGES_NOT_IN_MATRIX = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout")}
@@ -558,6 +564,7 @@ PAGES_NOT_IN_MATRIX = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout"
 def _template(path: str) -> str:
     path = path.split("?")[0].replace(NUMBER, "{donation}").replace("/X999/", "/{staff_id}/")
     path = path.replace("/APT-X/", "/{appointment_id}/").replace("/PRE-X/", "/{prereg_id}/")
+    path = path.replace("/MSG-X/", "/{message_id}/")
     return re.sub(r"/steps/heat_seal", "/steps/{step}", path)
 
 
@@ -590,6 +597,8 @@ API_BODIES: dict[str, dict[str, Any]] = {
     "/api/v1/channel/appointments": {"json": {"channel": "fax", "id_number": "1", "sex": "F",
                                               "birth_date": "1990-01-01", "day": "2030-01-01"}},
     "/api/v1/channel/appointments/APT-X/cancel": {"json": {"channel": "wechat"}},
+    "/api/v1/booking/schedules": {"json": {"version": "m", "effective_from": "2020-01-01",
+                                           "weekdays": {"mon": {}}}},
     "/api/v1/channel/preregistrations": {"json": {"channel": "fax", "id_number": "1",
                                                   "name": "x", "sex": "F",
                                                   "birth_date": "1990-01-01",
@@ -756,3 +765,45 @@ def test_the_api_records_a_step_on_postgresql(pg_schema: str, tmp_path: Path) ->
         assert "informed_consent" in station.app.donation(donation_id).steps
         denied = client.get("/api/v1/users", headers=headers)
         assert denied.status_code == 403
+
+
+# -- time-slot booking -------------------------------------------------------------------------
+
+
+def test_a_channel_books_a_slot_until_it_is_full_and_the_calendar_shows_it(web: Web) -> None:
+    client = web.client()
+    day = datetime.now(UTC).date() + timedelta(days=40)
+    schedule = {
+        "version": "http-1",
+        "effective_from": day.isoformat(),
+        "weekdays": {d: {"10:00": 1} for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+        "holidays": {},
+    }
+    published = client.post("/api/v1/booking/schedules", json=schedule, headers=web.bearer("admin"))
+    assert published.status_code == 201, published.text
+    body = {"channel": "wechat", "sex": "F", "birth_date": "1991-02-03", "day": day.isoformat(),
+            "slot": "10:00"}  # fmt: skip
+    first = client.post(
+        "/api/v1/channel/appointments",
+        json=body | {"id_number": make_id(date(1991, 2, 3), "F", sequence=301)},
+        headers=web.bearer("channel"),
+    )
+    assert first.status_code == 201, first.text
+    assert first.json()["slot"] == "10:00" and first.json()["period"] == "morning"
+    second = client.post(
+        "/api/v1/channel/appointments",
+        json=body | {"id_number": make_id(date(1991, 2, 3), "F", sequence=302)},
+        headers=web.bearer("channel"),
+    )
+    assert second.status_code == 409 and "full" in second.json()["detail"]
+    shown = client.get(
+        f"/api/v1/booking/calendar?first={day.isoformat()}&days=1", headers=web.bearer("staff")
+    )
+    assert shown.json() == [{"day": day.isoformat(), "start": "10:00", "holiday": False,
+                             "capacity": 1, "booked": 1, "free": 0,
+                             "schedule_version": "http-1"}]  # fmt: skip
+    page = web.client().get(
+        f"/staff/booking?first={day.isoformat()}&days=1",
+        headers=web.bearer("staff"),
+    )
+    assert page.status_code == 200 and "1 of 1 places booked" in page.text

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.web.routes import admin, archive, auth, booking, donations, quality, verify
+from api.web.routes import admin, archive, auth, booking, donations, quality, slots, verify
 
 #: Each resource's router, in the order the OpenAPI document lists them.
 ROUTERS = (
     auth.router,
     donations.router,
     booking.router,
+    slots.router,
     quality.router,
     archive.router,
     verify.router,
