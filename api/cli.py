@@ -19,7 +19,7 @@ import pydantic
 from rich.console import Console
 from rich.table import Table
 
-from api import doctor, forms, verify_pdf, webserve
+from api import doctor, forms, recruit, verify_pdf, webserve
 from api.cli_reports import register as register_read_models
 from api.progress import progress_bar
 from ledger.report import Severity, Verdict
@@ -183,6 +183,7 @@ def _parser() -> argparse.ArgumentParser:
     doctor.register(sub)
     webserve.register(sub)
     register_read_models(sub)
+    recruit.register(sub)
 
     p = sub.add_parser("export-event", help="write one event's evidence for openssl")
     p.add_argument("position", type=_positive, help="global position (notification id)")

@@ -1,0 +1,105 @@
+"""``ledger booking ...``: the booking calendar, slot schedules, reminders and no-shows.
+
+ledger booking calendar [--from YYYY-MM-DD] [--days N] [--json]
+ledger booking schedule FILE.json        publish a new slot-schedule version
+ledger booking reminders [--sent MSG-ID]  due reminders (or mark one sent)
+ledger booking no-show APT-ID --staff C001
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from services import booking
+from services.settings import Settings
+from services.users import UserStore
+from signing.errors import InputError
+
+console = Console(highlight=False)
+
+
+def register(subparsers: Any) -> None:
+    """Add ``ledger booking ...`` to the CLI."""
+    p = subparsers.add_parser("booking", help="time-slot booking: calendar, schedule, reminders")
+    sub = p.add_subparsers(dest="booking_command", required=True)
+    c = sub.add_parser("calendar", help="each slot's capacity, places booked and free")
+    c.add_argument("--from", dest="first", type=_day, default=None, help="first day (today)")
+    c.add_argument("--days", type=int, default=7, help="how many days (1 to 92)")
+    c.add_argument("--json", action="store_true", help="print the slots as JSON")
+    c.set_defaults(handler=cmd_calendar)
+    s = sub.add_parser("schedule", help="publish a new slot-schedule version from a JSON file")
+    s.add_argument("file", type=Path)
+    s.add_argument("--by", default="A001", help="who publishes it")
+    s.set_defaults(handler=cmd_schedule)
+    r = sub.add_parser("reminders", help="reminders due now in the outbox")
+    r.add_argument("--sent", metavar="MSG-ID", help="mark this message sent")
+    r.set_defaults(handler=cmd_reminders)
+    n = sub.add_parser("no-show", help="record that the donor did not come")
+    n.add_argument("appointment_id")
+    n.add_argument("--staff", required=True, help="the staff member recording it")
+    n.set_defaults(handler=cmd_no_show)
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def cmd_calendar(settings: Settings, args: argparse.Namespace) -> int:
+    query = booking.CalendarQuery(args.first or datetime.now(UTC).date(), args.days)
+    rows = booking.booking_calendar(UserStore(settings.db), query)
+    if args.json:
+        print(json.dumps([dataclasses.asdict(r) for r in rows], indent=2))
+        return 0
+    table = Table(title=f"booking calendar from {query.first}, {query.days} days")
+    for name in ("day", "slot", "booked", "capacity", "free", "load", "schedule"):
+        table.add_column(name)
+    for r in rows:
+        bar = "#" * r.booked + "." * r.free
+        day = f"{r.day} holiday" if r.holiday else r.day
+        table.add_row(day, r.start, str(r.booked), str(r.capacity), str(r.free), bar,
+                      r.schedule_version)  # fmt: skip
+    console.print(table)
+    console.print(f"{sum(r.booked for r in rows)} of {sum(r.capacity for r in rows)} places booked")
+    return 0
+
+
+def cmd_schedule(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        body = json.loads(args.file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read the schedule {args.file}: {exc}") from exc
+    if not isinstance(body, dict):
+        raise InputError("the schedule must be a JSON object")
+    command = booking.PublishSlotSchedule(body, args.by)
+    published = booking.publish_slot_schedule(UserStore(settings.db), command)
+    console.print(f"schedule {published['version']} in force from {published['effective_from']}")
+    return 0
+
+
+def cmd_reminders(settings: Settings, args: argparse.Namespace) -> int:
+    store = UserStore(settings.db)
+    if args.sent:
+        booking.mark_reminder_sent(store, args.sent)
+        console.print(f"{args.sent} sent")
+        return 0
+    due = booking.due_reminders(store)
+    print(json.dumps([dataclasses.asdict(m) for m in due], ensure_ascii=False, indent=2))
+    return 0
+
+
+def cmd_no_show(settings: Settings, args: argparse.Namespace) -> int:
+    command = booking.RecordNoShow(args.appointment_id, args.staff)
+    state = booking.record_no_show(UserStore(settings.db), command)
+    console.print(f"{args.appointment_id}: {state}")
+    return 0
