@@ -1,4 +1,4 @@
-"""``ledger booking ...``: the booking calendar, slot schedules, reminders and no-shows.
+"""``ledger booking ...`` and ``ledger recruit ...``: time-slot booking and recruitment.
 
 ledger booking calendar [--from YYYY-MM-DD] [--days N] [--json]
 ledger booking schedule FILE.json        publish a new slot-schedule version
@@ -18,8 +18,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from services import booking
+from services import booking, recruitment
 from services.settings import Settings
+from services.station import Station
 from services.users import UserStore
 from signing.errors import InputError
 
@@ -46,6 +47,25 @@ def register(subparsers: Any) -> None:
     n.add_argument("appointment_id")
     n.add_argument("--staff", required=True, help="the staff member recording it")
     n.set_defaults(handler=cmd_no_show)
+    register_recruit(subparsers)
+
+
+def register_recruit(subparsers: Any) -> None:
+    p = subparsers.add_parser("recruit", help="recruitment: signed contacts and statistics")
+    sub = p.add_subparsers(dest="recruit_command", required=True)
+    c = sub.add_parser("contact", help="record a signed contact with a donor")
+    c.add_argument("id_number")
+    c.add_argument("--staff", required=True, help="the recruiter (a staff id with that role)")
+    c.add_argument("--channel", required=True, choices=recruitment.CONTACT_CHANNELS)
+    c.add_argument("--outcome", required=True, choices=recruitment.OUTCOMES)
+    c.add_argument("--reason", default="", help="required unless agreed")
+    c.set_defaults(handler=cmd_contact)
+    s = sub.add_parser("stats", help="contacts per month and recruiter; the seed indicator")
+    s.add_argument("--from", dest="start", type=_day, default=None, help="first day (month start)")
+    s.add_argument("--to", dest="end", type=_day, default=None, help="last day (today)")
+    s.add_argument("--window-days", type=int, default=90)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(handler=cmd_stats)
 
 
 def _day(text: str) -> date:
@@ -102,4 +122,39 @@ def cmd_no_show(settings: Settings, args: argparse.Namespace) -> int:
     command = booking.RecordNoShow(args.appointment_id, args.staff)
     state = booking.record_no_show(UserStore(settings.db), command)
     console.print(f"{args.appointment_id}: {state}")
+    return 0
+
+
+def cmd_contact(settings: Settings, args: argparse.Namespace) -> int:
+    command = recruitment.RecordContact(
+        args.staff, args.id_number, args.channel, args.outcome, args.reason
+    )
+    with Station.open(settings) as station:
+        done = recruitment.record_contact(station, command)
+    console.print(f"contact {done.contact_id} with {done.id_number_masked}: {done.outcome}")
+    return 0
+
+
+def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
+    today = datetime.now(UTC).date()
+    query = recruitment.RecruitmentStatsQuery(
+        args.start or today.replace(day=1), args.end or today, args.window_days
+    )
+    with Station.open(settings) as station:
+        stats = recruitment.recruitment_statistics(station, query)
+    if args.json:
+        print(json.dumps(dataclasses.asdict(stats), indent=2))
+        return 0
+    table = Table(title=f"recruitment {stats.start} to {stats.end}")
+    for name in ("month", "recruiter", "contacts", *recruitment.OUTCOMES):
+        table.add_column(name)
+    for r in stats.rows:
+        table.add_row(r.month, r.recruiter, str(r.contacts), str(r.agreed), str(r.declined),
+                      str(r.unreachable), str(r.lapsed))  # fmt: skip
+    console.print(table)
+    share = "n/a" if stats.recruited_share is None else f"{stats.recruited_share:.1%}"
+    console.print(
+        f"collections after a contact (within {stats.window_days} days): "
+        f"{stats.collections_after_contact} of {stats.collections} ({share})"
+    )
     return 0

@@ -131,3 +131,12 @@ class SettingIn(BaseModel):
 
 class RevocationIn(BaseModel):
     reason: str
+
+
+class ContactIn(BaseModel):
+    id_type: str = "resident_id"
+    id_number: str = Field(min_length=1, max_length=40)
+    channel: str = Field(description="phone, sms, app or wechat")
+    outcome: str = Field(description="agreed, declined, unreachable or lapsed")
+    reason: str = Field(default="", max_length=200, description="required unless agreed")
+    request_id: str = ""

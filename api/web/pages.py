@@ -24,7 +24,16 @@ from pydantic import BaseModel
 
 from api.web.auth import SESSION_COOKIE, Caller, Ctx, caller, require
 from api.web.routes.common import period
-from services import amend, booking, staff, station_settings, steps, users, web_reads
+from services import (
+    amend,
+    booking,
+    recruitment,
+    staff,
+    station_settings,
+    steps,
+    users,
+    web_reads,
+)
 from services.staff import staff_signer
 from services.steps import PRODUCTS
 from signing.errors import InputError, LedgerError
@@ -698,6 +707,46 @@ def staff_booking_calendar(
         request, "booking.html", who, rows=rows, first=start.isoformat(), days=days,
         booked=sum(r.booked for r in rows), capacity=sum(r.capacity for r in rows),
     )  # fmt: skip
+
+
+def recruitment_page(
+    request: Request, ctx: Ctx, who: Caller, message: str = "", status_code: int = 200
+) -> HTMLResponse:
+    today = datetime.now(UTC).date()
+    query = recruitment.RecruitmentStatsQuery(today.replace(day=1), today)
+    stats = ctx.call(lambda station: recruitment.recruitment_statistics(station, query))
+    return render(
+        request, "recruitment.html", who, status_code, stats=stats, message=message,
+        channels=recruitment.CONTACT_CHANNELS, outcomes=recruitment.OUTCOMES,
+    )  # fmt: skip
+
+
+@router.get("/staff/recruitment")
+def staff_recruitment(request: Request, ctx: Ctx, who: StaffPage) -> Response:
+    """This month's recruitment by recruiter and outcome, the seed indicator, a contact form."""
+    return recruitment_page(request, ctx, who)
+
+
+@router.post("/staff/recruitment/contacts")
+def staff_record_contact(
+    request: Request,
+    ctx: Ctx,
+    who: StaffPage,
+    id_number: Annotated[str, Form()],
+    channel: Annotated[str, Form()],
+    outcome: Annotated[str, Form()],
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        if not who.user.staff_id:
+            raise InputError(f"user {who.user.username} has no staff certificate")
+        command = recruitment.RecordContact(who.user.staff_id, id_number, channel, outcome, reason)
+        done = ctx.call(lambda station: recruitment.record_contact(station, command))
+    except LedgerError as exc:
+        return recruitment_page(request, ctx, who, str(exc), 400)
+    return recruitment_page(
+        request, ctx, who, f"contact with {done.id_number_masked} recorded: {done.outcome}"
+    )
 
 
 @router.post("/staff/preregistrations/{prereg_id}/confirm")

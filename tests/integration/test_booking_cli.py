@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from api.cli import main
+from services.station import Station
+from tests.conftest import make_settings
+from tests.unit.services.test_steps import registered
+from tests.workflow import make_id
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -49,3 +53,25 @@ def test_the_same_schedule_version_twice_exits_2(cli_env: Path) -> None:
 def test_an_unknown_appointment_no_show_exits_2(cli_env: Path) -> None:
     assert main(["init"]) == 0
     assert main(["booking", "no-show", "APT-NONE", "--staff", "C001"]) == 2
+
+
+def test_a_recruiter_contact_shows_in_the_statistics_and_the_ledger_verifies(
+    cli_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["init"]) == 0
+    settings = make_settings(cli_env / "home", f"sqlite:///{cli_env / 'ledger.sqlite'}")
+    with Station.open(settings) as st:
+        registered(st, sequence=11)
+    id_number = make_id(date(1985, 3, 4), "F", sequence=11)
+    argv = ["recruit", "contact", id_number, "--staff", "R001", "--channel", "phone"]
+    assert main([*argv, "--outcome", "declined", "--reason", "ill"]) == 0
+    assert main([*argv, "--outcome", "declined"]) == 2  # no reason
+    assert main(["recruit", "contact", id_number, "--staff", "C001", "--channel", "app",
+                 "--outcome", "agreed"]) == 2  # fmt: skip
+    capsys.readouterr()
+    assert main(["recruit", "stats", "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert [(r["recruiter"], r["contacts"], r["declined"]) for r in stats["rows"]] == [
+        ("R001", 1, 1)
+    ]
+    assert main(["verify"]) == 0

@@ -44,6 +44,7 @@ USERS = (
     ("regulator", "regulator", None),
     ("admin", "admin", "A001"),
     ("channel", "channel", None),
+    ("recruiter", "staff", "R001"),
 )
 ROLE_USER = {"staff": "physician", **{r: u for u, r, _ in USERS if r != "staff"}}
 NUMBER = "9000626100001"
@@ -527,6 +528,8 @@ API_MATRIX: list[tuple[str, str, tuple[str, ...]]] = [
     ("POST", "/api/v1/appointments/APT-X/no-show", ("staff",)),
     ("GET", "/api/v1/booking/reminders", ("channel",)),
     ("POST", "/api/v1/booking/reminders/MSG-X/sent", ("channel",)),
+    ("POST", "/api/v1/recruitment/contacts", ("staff",)),
+    ("GET", "/api/v1/recruitment/statistics", ("staff", "quality")),
 ]
 #: Routes outside the matrix, tested above: the token endpoint (public) and logout.
 NOT_IN_MATRIX = {("POST", "/api/v1/auth/token"), ("POST", "/api/v1/auth/logout")}
@@ -556,6 +559,8 @@ PAGE_MATRIX: list[tuple[str, str, tuple[str, ...]]] = [
     ("POST", "/channel/preregistrations", ("channel",)),
     ("POST", "/staff/preregistrations/PRE-X/confirm", ("staff",)),
     ("GET", "/staff/booking", ("staff",)),
+    ("GET", "/staff/recruitment", ("staff",)),
+    ("POST", "/staff/recruitment/contacts", ("staff",)),
     ("GET", "/", ALL),
 ]
 PAGES_NOT_IN_MATRIX = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout")}
@@ -597,6 +602,8 @@ API_BODIES: dict[str, dict[str, Any]] = {
     "/api/v1/channel/appointments": {"json": {"channel": "fax", "id_number": "1", "sex": "F",
                                               "birth_date": "1990-01-01", "day": "2030-01-01"}},
     "/api/v1/channel/appointments/APT-X/cancel": {"json": {"channel": "wechat"}},
+    "/api/v1/recruitment/contacts": {"json": {"id_number": "1", "channel": "phone",
+                                              "outcome": "agreed"}},
     "/api/v1/booking/schedules": {"json": {"version": "m", "effective_from": "2020-01-01",
                                            "weekdays": {"mon": {}}}},
     "/api/v1/channel/preregistrations": {"json": {"channel": "fax", "id_number": "1",
@@ -666,6 +673,8 @@ PAGE_BODIES: dict[str, dict[str, Any]] = {
                                        "birth_date": "1990-01-01", "day": "2030-01-01"}},
     "/channel/preregistrations": {"data": {"channel": "fax"}},
     "/staff/donors/lookup": {"data": {"id_number": "110105194912310021"}},
+    "/staff/recruitment/contacts": {"data": {"id_number": "1", "channel": "phone",
+                                             "outcome": "agreed"}},
 }  # fmt: skip
 
 
@@ -807,3 +816,34 @@ def test_a_channel_books_a_slot_until_it_is_full_and_the_calendar_shows_it(web: 
         headers=web.bearer("staff"),
     )
     assert page.status_code == 200 and "1 of 1 places booked" in page.text
+
+
+# -- recruitment ---------------------------------------------------------------------------------
+
+
+def test_a_recruiter_records_a_signed_contact_and_the_statistics_count_it(web: Web) -> None:
+    client = web.client()
+    before = events(web)
+    # the donor of the module's donation (tests.unit.services.test_steps.registered, sequence 3)
+    id_number = make_id(date(1985, 3, 4), "F", sequence=3)
+    body = {"id_number": id_number, "channel": "phone", "outcome": "unreachable",
+            "reason": "no answer"}  # fmt: skip
+    recruiter = {"Authorization": f"Bearer {web.tokens['recruiter']}"}
+    answer = client.post("/api/v1/recruitment/contacts", json=body, headers=recruiter)
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["id_number_masked"] == id_number[:6] + "*" * 12
+    assert events(web) == before + 1
+    stats = client.get("/api/v1/recruitment/statistics", headers=web.bearer("quality")).json()
+    mine = [r for r in stats["rows"] if r["recruiter"] == "R001"]
+    assert mine and mine[0]["unreachable"] >= 1
+
+
+def test_a_staff_member_who_is_no_recruiter_gets_409_and_nothing_is_written(web: Web) -> None:
+    before = events(web)
+    body = {"id_number": make_id(date(1985, 3, 4), "F", sequence=3), "channel": "phone",
+            "outcome": "agreed"}  # fmt: skip
+    answer = web.client().post(
+        "/api/v1/recruitment/contacts", json=body, headers=web.bearer("staff")
+    )
+    assert answer.status_code == 409 and "recruiter" in answer.json()["detail"]
+    assert events(web) == before

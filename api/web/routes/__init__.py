@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.web.routes import admin, archive, auth, booking, donations, quality, slots, verify
+from api.web.routes import admin, archive, auth, booking, donations, quality, recruit, slots, verify
 
 #: Each resource's router, in the order the OpenAPI document lists them.
 ROUTERS = (
@@ -12,6 +12,7 @@ ROUTERS = (
     donations.router,
     booking.router,
     slots.router,
+    recruit.router,
     quality.router,
     archive.router,
     verify.router,
