@@ -87,7 +87,7 @@ def test_the_recruitment_history_is_shown(collected: Station) -> None:
         collected,
         recruitment.RecordContact(
             "R001", make_id(BIRTH, "F", sequence=7), "sms", "declined", "busy"
-        ),  # fmt: skip
+        ),
     )
     [row] = listed(collected, as_of=today() + timedelta(days=20))
     assert (row.contacts, row.last_contact_outcome) == (1, "declined")
