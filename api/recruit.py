@@ -18,7 +18,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from services import booking, recruitment
+from services import booking, recruitable, recruitment
 from services.settings import Settings
 from services.station import Station
 from services.users import UserStore
@@ -66,6 +66,15 @@ def register_recruit(subparsers: Any) -> None:
     s.add_argument("--window-days", type=int, default=90)
     s.add_argument("--json", action="store_true")
     s.set_defaults(handler=cmd_stats)
+    q = sub.add_parser("list", help="recruitable donors (GB 18467 intervals), masked")
+    q.add_argument("--type", dest="donor_type", default="", choices=("", *recruitable.DONOR_TYPES))
+    q.add_argument("--station", default="")
+    q.add_argument("--last-from", type=_day, default=None)
+    q.add_argument("--last-to", type=_day, default=None)
+    q.add_argument("--abo", default="")
+    q.add_argument("--as-of", type=_day, default=None, help="eligible on this day (today)")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(handler=cmd_list)
 
 
 def _day(text: str) -> date:
@@ -157,4 +166,25 @@ def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
         f"collections after a contact (within {stats.window_days} days): "
         f"{stats.collections_after_contact} of {stats.collections} ({share})"
     )
+    return 0
+
+
+def cmd_list(settings: Settings, args: argparse.Namespace) -> int:
+    query = recruitable.RecruitableQuery(
+        args.as_of, args.donor_type, args.station, args.last_from, args.last_to, args.abo
+    )
+    with Station.open(settings) as station:
+        rows = recruitable.recruitable_donors(station, query)
+    if args.json:
+        print(json.dumps([dataclasses.asdict(r) for r in rows], ensure_ascii=False, indent=2))
+        return 0
+    table = Table(title=f"recruitable donors: {len(rows)}")
+    for name in ("ID", "name", "sex", "age", "ABO", "days", "last product", "ml", "type",
+                 "contacts", "last outcome"):  # fmt: skip
+        table.add_column(name)
+    for r in rows:
+        table.add_row(r.id_number_masked, r.name, r.sex, str(r.age), r.abo,
+                      str(r.days_since_last), r.last_product, str(r.last_amount_ml),
+                      r.donor_type, str(r.contacts), r.last_contact_outcome)  # fmt: skip
+    console.print(table)
     return 0

@@ -27,6 +27,7 @@ from api.web.routes.common import period
 from services import (
     amend,
     booking,
+    recruitable,
     recruitment,
     staff,
     station_settings,
@@ -725,6 +726,35 @@ def recruitment_page(
 def staff_recruitment(request: Request, ctx: Ctx, who: StaffPage) -> Response:
     """This month's recruitment by recruiter and outcome, the seed indicator, a contact form."""
     return recruitment_page(request, ctx, who)
+
+
+@router.get("/staff/recruitable")
+def staff_recruitable(
+    request: Request,
+    ctx: Ctx,
+    who: StaffPage,
+    donor_type: str = "",
+    station: str = "",
+    last_from: str = "",
+    last_to: str = "",
+    abo: str = "",
+) -> Response:
+    """The recruitable donors with the advanced query (type, station, dates, ABO), masked."""
+    where = {"donor_type": donor_type, "station": station, "last_from": last_from,
+             "last_to": last_to, "abo": abo}  # fmt: skip
+    try:
+        query = recruitable.RecruitableQuery(
+            None, donor_type, station.strip(),
+            _date(last_from, "from") if last_from else None,
+            _date(last_to, "to") if last_to else None, abo.strip(),
+        )  # fmt: skip
+        rows = ctx.call(lambda st: recruitable.recruitable_donors(st, query))
+    except LedgerError as exc:
+        return render(request, "recruitable.html", who, 400, rows=[], where=where,
+                      types=recruitable.DONOR_TYPES, message=str(exc))  # fmt: skip
+    return render(
+        request, "recruitable.html", who, rows=rows, where=where, types=recruitable.DONOR_TYPES
+    )
 
 
 @router.post("/staff/recruitment/contacts")

@@ -11,7 +11,7 @@ import pytest
 from api.cli import main
 from services.station import Station
 from tests.conftest import make_settings
-from tests.unit.services.test_steps import registered
+from tests.unit.services.test_steps import registered, through_collection
 from tests.workflow import make_id
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -75,3 +75,16 @@ def test_a_recruiter_contact_shows_in_the_statistics_and_the_ledger_verifies(
         ("R001", 1, 1)
     ]
     assert main(["verify"]) == 0
+
+
+def test_the_recruitable_list_is_masked(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["init"]) == 0
+    settings = make_settings(cli_env / "home", f"sqlite:///{cli_env / 'ledger.sqlite'}")
+    with Station.open(settings) as st:
+        through_collection(st, registered(st, sequence=12), "9000626100121")
+    capsys.readouterr()
+    later = (datetime.now(UTC).date() + timedelta(days=15)).isoformat()
+    assert main(["recruit", "list", "--as-of", later, "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert row["id_number_masked"] == make_id(date(1985, 3, 4), "F", sequence=12)[:6] + "*" * 12
+    assert main(["recruit", "list", "--abo", "Q"]) == 2

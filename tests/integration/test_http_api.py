@@ -530,6 +530,7 @@ API_MATRIX: list[tuple[str, str, tuple[str, ...]]] = [
     ("POST", "/api/v1/booking/reminders/MSG-X/sent", ("channel",)),
     ("POST", "/api/v1/recruitment/contacts", ("staff",)),
     ("GET", "/api/v1/recruitment/statistics", ("staff", "quality")),
+    ("GET", "/api/v1/recruitment/recruitable", ("staff",)),
 ]
 #: Routes outside the matrix, tested above: the token endpoint (public) and logout.
 NOT_IN_MATRIX = {("POST", "/api/v1/auth/token"), ("POST", "/api/v1/auth/logout")}
@@ -560,6 +561,7 @@ PAGE_MATRIX: list[tuple[str, str, tuple[str, ...]]] = [
     ("POST", "/staff/preregistrations/PRE-X/confirm", ("staff",)),
     ("GET", "/staff/booking", ("staff",)),
     ("GET", "/staff/recruitment", ("staff",)),
+    ("GET", "/staff/recruitable", ("staff",)),
     ("POST", "/staff/recruitment/contacts", ("staff",)),
     ("GET", "/", ALL),
 ]
@@ -847,3 +849,14 @@ def test_a_staff_member_who_is_no_recruiter_gets_409_and_nothing_is_written(web:
     )
     assert answer.status_code == 409 and "recruiter" in answer.json()["detail"]
     assert events(web) == before
+
+
+def test_the_recruitable_list_is_masked_and_refuses_a_bad_query(web: Web) -> None:
+    client = web.client()
+    later = (datetime.now(UTC).date() + timedelta(days=20)).isoformat()
+    rows = client.get(f"/api/v1/recruitment/recruitable?as_of={later}", headers=web.bearer("staff"))
+    assert rows.status_code == 200 and rows.json(), rows.text  # the module's collected donor
+    assert all(r["id_number_masked"].endswith("*" * 12) for r in rows.json())
+    assert all(r["name"].endswith("*") for r in rows.json())
+    bad = client.get("/api/v1/recruitment/recruitable?abo=Z", headers=web.bearer("staff"))
+    assert bad.status_code == 400 and "ABO" in bad.json()["detail"]

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 
 from api.web.auth import Caller, Ctx, Staff, require, signing_staff
 from api.web.models import ContactIn
-from services import recruitment
+from services import recruitable, recruitment
 
 router = APIRouter()
 StaffOrQuality = Annotated[Caller, Depends(require("staff", "quality"))]
@@ -43,3 +43,21 @@ def statistics(
     return dataclasses.asdict(
         ctx.call(lambda station: recruitment.recruitment_statistics(station, query))
     )
+
+
+@router.get("/recruitment/recruitable", tags=["recruitment"])
+def recruitable_donors(
+    ctx: Ctx,
+    who: Staff,
+    donor_type: str = "",
+    station: str = "",
+    last_from: date | None = None,
+    last_to: date | None = None,
+    abo: str = "",
+    as_of: date | None = None,
+) -> list[dict[str, Any]]:
+    """Donors eligible again on ``as_of`` (today): GB 18467 interval, age, no open deferral;
+    masked."""
+    query = recruitable.RecruitableQuery(as_of, donor_type, station, last_from, last_to, abo)
+    rows = ctx.call(lambda st: recruitable.recruitable_donors(st, query))
+    return [dataclasses.asdict(r) for r in rows]
