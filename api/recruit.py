@@ -18,7 +18,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from services import booking, recruitable, recruitment
+from services import booking, booking_report, recruitable, recruitment
 from services.settings import Settings
 from services.station import Station
 from services.users import UserStore
@@ -47,6 +47,11 @@ def register(subparsers: Any) -> None:
     n.add_argument("appointment_id")
     n.add_argument("--staff", required=True, help="the staff member recording it")
     n.set_defaults(handler=cmd_no_show)
+    b = sub.add_parser("report", help="appointment share, collections per open day, load by hour")
+    b.add_argument("--from", dest="start", type=_day, default=None, help="first day (month start)")
+    b.add_argument("--to", dest="end", type=_day, default=None, help="last day (today)")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(handler=cmd_booking_report)
     register_recruit(subparsers)
 
 
@@ -187,4 +192,30 @@ def cmd_list(settings: Settings, args: argparse.Namespace) -> int:
                       str(r.days_since_last), r.last_product, str(r.last_amount_ml),
                       r.donor_type, str(r.contacts), r.last_contact_outcome)  # fmt: skip
     console.print(table)
+    return 0
+
+
+def cmd_booking_report(settings: Settings, args: argparse.Namespace) -> int:
+    today = datetime.now(UTC).date()
+    query = booking_report.BookingReportQuery(args.start or today.replace(day=1), args.end or today)
+    with Station.open(settings) as station:
+        done = booking_report.booking_report(station, UserStore(settings.db), query)
+    if args.json:
+        print(json.dumps(dataclasses.asdict(done), indent=2))
+        return 0
+    share = "n/a" if done.appointment_share is None else f"{done.appointment_share:.1%}"
+    console.print(f"booking report {done.start} to {done.end}")
+    console.print(
+        f"registrations with an appointment: {done.booked_registrations} of "
+        f"{done.registrations} ({share})"
+    )
+    console.print(
+        f"collections per open workday: {done.per_open_workday} ({done.open_workdays} days); "
+        f"per open weekend day or holiday: {done.per_open_holiday} ({done.open_holidays} days)"
+    )
+    hours = sorted(set(done.booked_by_hour) | set(done.collections_by_hour))
+    for hour in hours:
+        placed, collected = done.booked_by_hour.get(hour, 0), done.collections_by_hour.get(hour, 0)
+        console.print(f"{hour}:00  booked {placed:4d} {'#' * min(placed, 60):60s} "
+                      f"collected {collected:4d} {'#' * min(collected, 60)}")  # fmt: skip
     return 0

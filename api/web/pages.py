@@ -27,6 +27,7 @@ from api.web.routes.common import period
 from services import (
     amend,
     booking,
+    booking_report,
     recruitable,
     recruitment,
     staff,
@@ -726,6 +727,25 @@ def recruitment_page(
 def staff_recruitment(request: Request, ctx: Ctx, who: StaffPage) -> Response:
     """This month's recruitment by recruiter and outcome, the seed indicator, a contact form."""
     return recruitment_page(request, ctx, who)
+
+
+@router.get("/staff/booking/report")
+def staff_booking_report(
+    request: Request, ctx: Ctx, who: StaffPage, start: str = "", end: str = ""
+) -> Response:
+    """Appointment share, collections per open day, load by hour as bars."""
+    today = datetime.now(UTC).date()
+    try:
+        query = booking_report.BookingReportQuery(
+            _date(start, "start") if start else today.replace(day=1),
+            _date(end, "end") if end else today,
+        )
+        done = ctx.call(lambda st: booking_report.booking_report(st, ctx.users, query))
+    except LedgerError as exc:
+        return render(request, "message.html", who, 400, message=str(exc))
+    hours = sorted(set(done.booked_by_hour) | set(done.collections_by_hour))
+    top = max([*done.booked_by_hour.values(), *done.collections_by_hour.values(), 1])
+    return render(request, "booking_report.html", who, report=done, hours=hours, top=top)
 
 
 @router.get("/staff/recruitable")

@@ -88,3 +88,20 @@ def test_the_recruitable_list_is_masked(cli_env: Path, capsys: pytest.CaptureFix
     [row] = json.loads(capsys.readouterr().out)
     assert row["id_number_masked"] == make_id(date(1985, 3, 4), "F", sequence=12)[:6] + "*" * 12
     assert main(["recruit", "list", "--abo", "Q"]) == 2
+
+
+def test_the_booking_report_counts_a_collection(
+    cli_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["init"]) == 0
+    settings = make_settings(cli_env / "home", f"sqlite:///{cli_env / 'ledger.sqlite'}")
+    with Station.open(settings) as st:
+        through_collection(st, registered(st, sequence=13), "9000626100131")
+    capsys.readouterr()
+    today = datetime.now(UTC).date().isoformat()
+    assert main(["booking", "report", "--from", today, "--to", today, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["registrations"], report["booked_registrations"]) == (1, 0)
+    assert sum(report["collections_by_hour"].values()) == 1
+    assert main(["booking", "report", "--from", today]) == 0
+    assert "registrations with an appointment: 0 of 1" in capsys.readouterr().out

@@ -531,6 +531,7 @@ API_MATRIX: list[tuple[str, str, tuple[str, ...]]] = [
     ("POST", "/api/v1/recruitment/contacts", ("staff",)),
     ("GET", "/api/v1/recruitment/statistics", ("staff", "quality")),
     ("GET", "/api/v1/recruitment/recruitable", ("staff",)),
+    ("GET", "/api/v1/booking/report", ("staff", "quality")),
 ]
 #: Routes outside the matrix, tested above: the token endpoint (public) and logout.
 NOT_IN_MATRIX = {("POST", "/api/v1/auth/token"), ("POST", "/api/v1/auth/logout")}
@@ -562,6 +563,7 @@ PAGE_MATRIX: list[tuple[str, str, tuple[str, ...]]] = [
     ("GET", "/staff/booking", ("staff",)),
     ("GET", "/staff/recruitment", ("staff",)),
     ("GET", "/staff/recruitable", ("staff",)),
+    ("GET", "/staff/booking/report", ("staff",)),
     ("POST", "/staff/recruitment/contacts", ("staff",)),
     ("GET", "/", ALL),
 ]
@@ -860,3 +862,15 @@ def test_the_recruitable_list_is_masked_and_refuses_a_bad_query(web: Web) -> Non
     assert all(r["name"].endswith("*") for r in rows.json())
     bad = client.get("/api/v1/recruitment/recruitable?abo=Z", headers=web.bearer("staff"))
     assert bad.status_code == 400 and "ABO" in bad.json()["detail"]
+
+
+def test_the_booking_report_counts_the_module_collection(web: Web) -> None:
+    today = datetime.now(UTC).date().isoformat()
+    answer = web.client().get(
+        f"/api/v1/booking/report?start={today}&end={today}", headers=web.bearer("quality")
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["registrations"] >= 1 and sum(body["collections_by_hour"].values()) >= 1
+    page = web.client().get("/staff/booking/report", headers=web.bearer("staff"))
+    assert page.status_code == 200 and "Load by hour" in page.text

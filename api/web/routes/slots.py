@@ -10,10 +10,11 @@ from fastapi import APIRouter, Depends, Query
 
 from api.web.auth import Admin, Caller, Channel, Ctx, Staff, require, signing_staff
 from api.web.models import ScheduleIn
-from services import booking
+from services import booking, booking_report
 
 router = APIRouter()
 StaffOrChannel = Annotated[Caller, Depends(require("staff", "channel"))]
+StaffOrQuality = Annotated[Caller, Depends(require("staff", "quality"))]
 
 
 @router.get("/booking/calendar", tags=["booking"])
@@ -57,3 +58,14 @@ def reminder_sent(ctx: Ctx, who: Channel, message_id: str) -> dict[str, str]:
     with ctx.lock:
         booking.mark_reminder_sent(ctx.users, message_id)
     return {"message_id": message_id, "state": "sent"}
+
+
+@router.get("/booking/report", tags=["booking"])
+def report(
+    ctx: Ctx, who: StaffOrQuality, start: date | None = None, end: date | None = None
+) -> dict[str, Any]:
+    """Appointment share, collections per open workday / holiday, load by hour (UTC)."""
+    today = datetime.now(UTC).date()
+    query = booking_report.BookingReportQuery(start or today.replace(day=1), end or today)
+    done = ctx.call(lambda station: booking_report.booking_report(station, ctx.users, query))
+    return dataclasses.asdict(done)
