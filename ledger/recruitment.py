@@ -23,6 +23,7 @@ class Recruitment(LedgerAggregate):
     def __init__(self) -> None:
         self.donor_ref = ""
         self.outcome = ""
+        self.request_id = ""
 
     class RecruitmentContacted(LedgerAggregate.Created):
         donor_ref: str
@@ -35,6 +36,7 @@ class Recruitment(LedgerAggregate):
         def apply_state(self, aggregate: Recruitment) -> None:
             aggregate.donor_ref = self.donor_ref
             aggregate.outcome = self.outcome
+            aggregate.request_id = self.request_id
 
     @classmethod
     def contact(

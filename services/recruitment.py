@@ -25,6 +25,7 @@ from ledger.recruitment import CONTACT_CHANNELS as CONTACT_CHANNELS
 from ledger.recruitment import OUTCOMES as OUTCOMES
 from ledger.recruitment import Recruitment
 from ledger.registry import Donor, donor_id_for
+from services.matching import match_request
 from services.staff import staff_signer
 from services.station import Station
 from signing.errors import InputError
@@ -73,6 +74,8 @@ def _donor(station: Station, id_type: str, id_number: str) -> Donor:
 def record_contact(station: Station, command: RecordContact) -> ContactRecorded:
     """Sign and record one contact with an enrolled donor."""
     donor = _donor(station, command.id_type, command.id_number)
+    if command.request_id:
+        match_request(station, command.request_id)  # contacts name an existing request only
     signer = staff_signer(station, command.staff_id)
     contact = Recruitment.contact(
         signer,
