@@ -18,7 +18,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from services import booking, booking_report, recruitable, recruitment
+from services import booking, booking_report, matching, recruitable, recruitment
 from services.settings import Settings
 from services.station import Station
 from services.users import UserStore
@@ -64,6 +64,7 @@ def register_recruit(subparsers: Any) -> None:
     c.add_argument("--channel", required=True, choices=recruitment.CONTACT_CHANNELS)
     c.add_argument("--outcome", required=True, choices=recruitment.OUTCOMES)
     c.add_argument("--reason", default="", help="required unless agreed")
+    c.add_argument("--request", default="", help="the matched-recruitment request it is for")
     c.set_defaults(handler=cmd_contact)
     s = sub.add_parser("stats", help="contacts per month and recruiter; the seed indicator")
     s.add_argument("--from", dest="start", type=_day, default=None, help="first day (month start)")
@@ -80,6 +81,20 @@ def register_recruit(subparsers: Any) -> None:
     q.add_argument("--as-of", type=_day, default=None, help="eligible on this day (today)")
     q.add_argument("--json", action="store_true")
     q.set_defaults(handler=cmd_list)
+    m = sub.add_parser("match-request", help="a hospital's matched-recruitment request (signed)")
+    m.add_argument("--staff", required=True, help="the recruiter")
+    m.add_argument("--hospital", required=True)
+    m.add_argument("--patient", required=True, help="the patient's name (stored masked)")
+    m.add_argument("--abo", required=True, choices=("A", "B", "O", "AB"))
+    m.add_argument("--rhd", default="+", choices=("+", "-"))
+    m.add_argument("--hla", default="")
+    m.add_argument("--hpa", default="")
+    m.set_defaults(handler=cmd_match_request)
+    d = sub.add_parser("match", help="donors for a matched-recruitment request, ranked")
+    d.add_argument("request_id")
+    d.add_argument("--as-of", type=_day, default=None)
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(handler=cmd_match)
 
 
 def _day(text: str) -> date:
@@ -141,8 +156,9 @@ def cmd_no_show(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_contact(settings: Settings, args: argparse.Namespace) -> int:
     command = recruitment.RecordContact(
-        args.staff, args.id_number, args.channel, args.outcome, args.reason
-    )
+        args.staff, args.id_number, args.channel, args.outcome, args.reason,
+        request_id=args.request,
+    )  # fmt: skip
     with Station.open(settings) as station:
         done = recruitment.record_contact(station, command)
     console.print(f"contact {done.contact_id} with {done.id_number_masked}: {done.outcome}")
@@ -218,4 +234,33 @@ def cmd_booking_report(settings: Settings, args: argparse.Namespace) -> int:
         placed, collected = done.booked_by_hour.get(hour, 0), done.collections_by_hour.get(hour, 0)
         console.print(f"{hour}:00  booked {placed:4d} {'#' * min(placed, 60):60s} "
                       f"collected {collected:4d} {'#' * min(collected, 60)}")  # fmt: skip
+    return 0
+
+
+def cmd_match_request(settings: Settings, args: argparse.Namespace) -> int:
+    command = matching.RequestMatch(
+        args.staff, args.hospital, args.patient, args.abo, args.rhd, args.hla, args.hpa
+    )
+    with Station.open(settings) as station:
+        done = matching.request_match(station, command)
+    console.print(
+        f"request {done.request_id}: {done.hospital}, {done.patient_name_masked}, {done.abo}"
+    )
+    return 0
+
+
+def cmd_match(settings: Settings, args: argparse.Namespace) -> int:
+    with Station.open(settings) as station:
+        rows = matching.matched_donors(station, matching.MatchQuery(args.request_id, args.as_of))
+    if args.json:
+        print(json.dumps([dataclasses.asdict(r) for r in rows], ensure_ascii=False, indent=2))
+        return 0
+    table = Table(title=f"donors for request {args.request_id}: {len(rows)}")
+    for name in ("compatibility", "HLA/HPA", "ID", "name", "ABO", "days", "contacts"):
+        table.add_column(name)
+    for r in rows:
+        d = r.donor
+        table.add_row(r.compatibility, r.hla_hpa, d.id_number_masked, d.name, d.abo,
+                      str(d.days_since_last), str(d.contacts))  # fmt: skip
+    console.print(table)
     return 0

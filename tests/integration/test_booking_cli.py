@@ -105,3 +105,25 @@ def test_the_booking_report_counts_a_collection(
     assert sum(report["collections_by_hour"].values()) == 1
     assert main(["booking", "report", "--from", today]) == 0
     assert "registrations with an appointment: 0 of 1" in capsys.readouterr().out
+
+
+def test_a_matched_request_lists_donors_and_takes_contacts(
+    cli_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["init"]) == 0
+    settings = make_settings(cli_env / "home", f"sqlite:///{cli_env / 'ledger.sqlite'}")
+    with Station.open(settings) as st:
+        through_collection(st, registered(st, sequence=14), "9000626100141")
+    capsys.readouterr()
+    assert main(["recruit", "match-request", "--staff", "R001", "--hospital", "浙大一院",
+                 "--patient", "李四", "--abo", "O", "--hpa", "1a1a"]) == 0  # fmt: skip
+    request_id = capsys.readouterr().out.split()[1].rstrip(":")
+    later = (datetime.now(UTC).date() + timedelta(days=15)).isoformat()
+    assert main(["recruit", "match", request_id, "--as-of", later, "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert row["hla_hpa"] == "not typed"
+    number = make_id(date(1985, 3, 4), "F", sequence=14)
+    assert main(["recruit", "contact", number, "--staff", "R001", "--channel", "phone",
+                 "--outcome", "agreed", "--request", request_id]) == 0  # fmt: skip
+    assert main(["recruit", "match", "no-such-request"]) == 2
+    assert main(["verify"]) == 0
