@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import json
 import secrets
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Literal
+
+import psycopg
 
 from ledger.application import PRODUCTS
 from ledger.identity import mask_id
@@ -72,10 +75,19 @@ _TABLES = (
 )
 
 
+#: One booked appointment per donor and day, also between concurrent requests (the SELECT in
+#: `book_appointment` alone does not stop two PostgreSQL transactions that both read nothing).
+_ONE_A_DAY = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS web_appointments_one_a_day "
+    "ON web_appointments (donor_ref, day) WHERE state = 'booked'"
+)
+
+
 def ensure_tables(store: UserStore) -> None:
     with store.transaction() as run:
         for sql in _TABLES:
             run(sql)
+        run(_ONE_A_DAY)
         slots.ensure_tables(run)
 
 
@@ -137,6 +149,16 @@ def book_appointment(station: Station, store: UserStore, command: BookAppointmen
         command.slot,
     )
     ensure_tables(store)
+    try:
+        _insert_appointment(store, command, appointment, donor_ref)
+    except (sqlite3.IntegrityError, psycopg.errors.UniqueViolation) as exc:
+        raise InputError("this donor already has an appointment that day") from exc
+    return appointment
+
+
+def _insert_appointment(
+    store: UserStore, command: BookAppointment, appointment: Appointment, donor_ref: str
+) -> None:
     with store.transaction() as run:
         taken = run(
             "SELECT appointment_id FROM web_appointments "
@@ -167,7 +189,6 @@ def book_appointment(station: Station, store: UserStore, command: BookAppointmen
                 run, appointment.appointment_id, appointment.channel, donor_ref,
                 appointment.id_number_masked, slot_id,
             )  # fmt: skip
-    return appointment
 
 
 def cancel_appointment(store: UserStore, appointment_id: str, channel: str) -> Appointment:

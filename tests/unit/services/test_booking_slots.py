@@ -151,6 +151,32 @@ def test_concurrent_bookings_never_exceed_the_capacity(station: Station) -> None
     assert slot.booked == 3
 
 
+def test_concurrent_bookings_of_one_donor_for_one_day_book_once(station: Station) -> None:
+    store = UserStore(station.settings.db)
+    publish(store, schedule("t1", capacity=10))
+    day = next_weekday(4)
+    outcomes: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def one() -> None:
+        barrier.wait()
+        try:
+            book(station, store, day, "09:00", 55)
+            outcomes.append("booked")
+        except InputError as exc:
+            outcomes.append("refused" if "already has" in str(exc) else str(exc))
+
+    threads = [threading.Thread(target=one) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["booked"] + ["refused"] * 7
+    [slot] = [s for s in booking.booking_calendar(store, booking.CalendarQuery(day, 1))
+              if s.start == "09:00"]  # fmt: skip
+    assert slot.booked == 1  # the refused requests gave their place back
+
+
 def test_a_booking_queues_a_reminder_due_a_day_before(station: Station) -> None:
     store = UserStore(station.settings.db)
     publish(store, schedule("t1"))
