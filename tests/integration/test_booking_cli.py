@@ -63,7 +63,7 @@ def test_a_recruiter_contact_shows_in_the_statistics_and_the_ledger_verifies(
     with Station.open(settings) as st:
         registered(st, sequence=11)
     id_number = make_id(date(1985, 3, 4), "F", sequence=11)
-    argv = ["recruit", "contact", id_number, "--staff", "R001", "--channel", "phone"]
+    argv = ["recruit", "contact", id_number, "--staff", "Z001", "--channel", "phone"]
     assert main([*argv, "--outcome", "declined", "--reason", "ill"]) == 0
     assert main([*argv, "--outcome", "declined"]) == 2  # no reason
     assert main(["recruit", "contact", id_number, "--staff", "C001", "--channel", "app",
@@ -72,7 +72,7 @@ def test_a_recruiter_contact_shows_in_the_statistics_and_the_ledger_verifies(
     assert main(["recruit", "stats", "--json"]) == 0
     stats = json.loads(capsys.readouterr().out)
     assert [(r["recruiter"], r["contacts"], r["declined"]) for r in stats["rows"]] == [
-        ("R001", 1, 1)
+        ("Z001", 1, 1)
     ]
     assert main(["verify"]) == 0
 
@@ -115,7 +115,7 @@ def test_a_matched_request_lists_donors_and_takes_contacts(
     with Station.open(settings) as st:
         through_collection(st, registered(st, sequence=14), "9000626100141")
     capsys.readouterr()
-    assert main(["recruit", "match-request", "--staff", "R001", "--hospital", "浙大一院",
+    assert main(["recruit", "match-request", "--staff", "Z001", "--hospital", "浙大一院",
                  "--patient", "李四", "--abo", "O", "--hpa", "1a1a"]) == 0  # fmt: skip
     request_id = capsys.readouterr().out.split()[1].rstrip(":")
     later = (datetime.now(UTC).date() + timedelta(days=15)).isoformat()
@@ -123,7 +123,7 @@ def test_a_matched_request_lists_donors_and_takes_contacts(
     [row] = json.loads(capsys.readouterr().out)
     assert row["hla_hpa"] == "not typed"
     number = make_id(date(1985, 3, 4), "F", sequence=14)
-    assert main(["recruit", "contact", number, "--staff", "R001", "--channel", "phone",
+    assert main(["recruit", "contact", number, "--staff", "Z001", "--channel", "phone",
                  "--outcome", "agreed", "--request", request_id]) == 0  # fmt: skip
     assert main(["recruit", "match", "no-such-request"]) == 2
     assert main(["verify"]) == 0

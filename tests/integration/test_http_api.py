@@ -44,7 +44,7 @@ USERS = (
     ("regulator", "regulator", None),
     ("admin", "admin", "A001"),
     ("channel", "channel", None),
-    ("recruiter", "staff", "R001"),
+    ("recruiter", "staff", "Z001"),
 )
 ROLE_USER = {"staff": "physician", **{r: u for u, r, _ in USERS if r != "staff"}}
 NUMBER = "9000626100001"
@@ -838,7 +838,7 @@ def test_a_recruiter_records_a_signed_contact_and_the_statistics_count_it(web: W
     assert answer.json()["id_number_masked"] == id_number[:6] + "*" * 12
     assert events(web) == before + 1
     stats = client.get("/api/v1/recruitment/statistics", headers=web.bearer("quality")).json()
-    mine = [r for r in stats["rows"] if r["recruiter"] == "R001"]
+    mine = [r for r in stats["rows"] if r["recruiter"] == "Z001"]
     assert mine and mine[0]["unreachable"] >= 1
 
 

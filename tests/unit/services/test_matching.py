@@ -20,7 +20,7 @@ BIRTH = date(1985, 3, 4)
 
 
 def request(station: Station, **kw: str) -> matching.MatchRequested:
-    fields = {"staff_id": "R001", "hospital": "浙大一院", "patient_name": "李四",
+    fields = {"staff_id": "Z001", "hospital": "浙大一院", "patient_name": "李四",
               "abo": str(TEST["abo"]), "hla": "A*02:01 B*46:01", "hpa": "1a1a"} | kw  # fmt: skip
     return matching.request_match(station, matching.RequestMatch(**fields))
 
@@ -60,13 +60,13 @@ def test_a_contact_for_the_request_carries_it_and_an_unknown_request_is_refused(
     done = request(sqlite_station)
     number = make_id(BIRTH, "F", sequence=7)
     linked = recruitment.RecordContact(
-        "R001", number, "phone", "agreed", request_id=done.request_id
+        "Z001", number, "phone", "agreed", request_id=done.request_id
     )
     contact = recruitment.record_contact(sqlite_station, linked)
     stored: object = sqlite_station.app.repository.get(UUID(contact.contact_id))
     assert isinstance(stored, Recruitment) and stored.request_id == done.request_id
     with pytest.raises(InputError, match="no matched-recruitment request"):
         bad = recruitment.RecordContact(
-            "R001", number, "phone", "agreed", request_id="00000000-0000-0000-0000-000000000000"
+            "Z001", number, "phone", "agreed", request_id="00000000-0000-0000-0000-000000000000"
         )
         recruitment.record_contact(sqlite_station, bad)

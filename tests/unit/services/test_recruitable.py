@@ -86,7 +86,7 @@ def test_the_recruitment_history_is_shown(collected: Station) -> None:
     recruitment.record_contact(
         collected,
         recruitment.RecordContact(
-            "R001", make_id(BIRTH, "F", sequence=7), "sms", "declined", "busy"
+            "Z001", make_id(BIRTH, "F", sequence=7), "sms", "declined", "busy"
         ),
     )
     [row] = listed(collected, as_of=today() + timedelta(days=20))

@@ -20,7 +20,7 @@ BIRTH = date(1985, 3, 4)
 
 
 def contact(station: Station, sequence: int = 7, **kw: str) -> recruitment.ContactRecorded:
-    fields = {"staff_id": "R001", "id_number": make_id(BIRTH, "F", sequence=sequence),
+    fields = {"staff_id": "Z001", "id_number": make_id(BIRTH, "F", sequence=sequence),
               "channel": "phone", "outcome": "agreed"} | kw  # fmt: skip
     return recruitment.record_contact(station, recruitment.RecordContact(**fields))
 
@@ -78,7 +78,7 @@ def test_statistics_count_contacts_per_month_and_recruiter_by_outcome(
         sqlite_station, recruitment.RecruitmentStatsQuery(today(), today())
     )
     [row] = stats.rows
-    assert (row.month, row.recruiter) == (today().strftime("%Y-%m"), "R001")
+    assert (row.month, row.recruiter) == (today().strftime("%Y-%m"), "Z001")
     assert (row.contacts, row.agreed, row.declined, row.unreachable, row.lapsed) == (3, 1, 0, 1, 1)
     before = recruitment.recruitment_statistics(
         sqlite_station,
