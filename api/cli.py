@@ -19,6 +19,7 @@ import pydantic
 from rich.console import Console
 from rich.table import Table
 
+from api import archive as archive_cli
 from api import doctor, forms, recruit, verify_pdf, webserve
 from api.cli_reports import register as register_read_models
 from api.progress import progress_bar
@@ -102,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-forms", action="store_true", help="skip the three signed PDF/A-3 forms per donation"
     )
+    p.add_argument("--no-archive", action="store_true", help="skip archiving the day")
     p.set_defaults(handler=cmd_demo)
 
     p = sub.add_parser("verify", help="recompute every hash, chain link, signature and token")
@@ -183,6 +185,7 @@ def _parser() -> argparse.ArgumentParser:
     doctor.register(sub)
     webserve.register(sub)
     register_read_models(sub)
+    archive_cli.register(sub)
     recruit.register(sub)
 
     p = sub.add_parser("export-event", help="write one event's evidence for openssl")
@@ -255,7 +258,9 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         f"Timestamps: {run.tsa_requests} TSA requests; checkpoint of "
         f"{run.checkpoint_size} events written to {run.checkpoint_file}"
     )
-    return _print_report(run.report, run.verify_seconds, as_json=False)
+    verified = _print_report(run.report, run.verify_seconds, as_json=False)
+    archived = archive_cli.demo_archive(settings, forms=not args.no_forms, skip=args.no_archive)
+    return verified or archived
 
 
 def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:

@@ -6,9 +6,11 @@ Every donation has an item from registration on; its ``state`` is
 * ``queued``: sealed with final status ``completed`` and not archived: the queue. ``ready`` is
   true when no co-signature was missing at sealing (the archive step checks completeness);
 * ``not_archivable``: sealed with another final status (a deferred visit has no collection);
-* ``archived``: not produced yet. The ledger has no archiving event; the archive issue adds
-  one (``ArchiveItem.DonationArchived`` carrying ``donation_id``) and its handler here, setting
-  ``state`` to ``archived``.
+* ``archived``: in a transfer package (``ArchiveItem.DonationArchived`` or
+  ``DonationReArchived``, carrying ``donation_id``): ``archive`` holds the reference, the
+  catalogue number, the package and the donation version it holds. An amendment after that
+  (``Donation.RecordAmended``) puts the donation back in the queue (``queued``, with
+  ``supplement`` true): the next run archives it in a supplementary (修改型) package.
 
 The catalogue row holds what the archive system lists: year, surname only, retention, collection
 date, ID type, masked ID number, donation number, department (the station's setting at sealing)
@@ -20,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ledger.archive import ArchiveItem
 from ledger.donation import Donation
 from ledger.registry import StationConfig, station_id_for
 from projections.base import Handler, LedgerProjection, Seen
@@ -58,6 +61,7 @@ def _row(doc: dict[str, Any]) -> Row:
 class ArchiveQueueProjection(LedgerProjection):
     name = "archive_queue"
     title = "Archive queue"
+    version = 2  # 2: archived and amended-after-archiving states
     tables = (ITEMS, STATION_TABLE)
 
     def handlers(self) -> Mapping[type, Handler]:
@@ -68,6 +72,9 @@ class ArchiveQueueProjection(LedgerProjection):
             Donation.DonationNumberAssigned: self._numbered,
             Donation.ApheresisCollected: self._collected,
             Donation.DonationRecordSealed: self._sealed,
+            Donation.RecordAmended: self._amended,
+            ArchiveItem.DonationArchived: self._archived,
+            ArchiveItem.DonationReArchived: self._archived,
         }
 
     def _configured(self, seen: Seen, rows: RowCache) -> None:
@@ -150,4 +157,29 @@ class ArchiveQueueProjection(LedgerProjection):
         else:
             doc["state"] = "not_archivable"
             doc["final_status"] = event.final_status
+        rows.put(TABLE, _row(doc))
+
+    def _archived(self, seen: Seen, rows: RowCache) -> None:
+        event: ArchiveItem.DonationArchived = seen.event
+        doc = row_doc(rows, TABLE, event.donation_id)
+        if doc is None:
+            return
+        doc["state"] = "archived"
+        doc["supplement"] = False
+        doc["archive"] = {
+            "archive_ref": event.archive_ref,
+            "catalogue_no": event.catalogue_no,
+            "package_id": event.package_id,
+            "package_type": event.package_type,
+            "donation_version": event.donation_version,
+            "archived_at": seen.recorded_at,
+        }
+        rows.put(TABLE, _row(doc))
+
+    def _amended(self, seen: Seen, rows: RowCache) -> None:
+        doc = row_doc(rows, TABLE, seen.key)
+        if doc is None or doc["state"] != "archived":
+            return
+        doc["state"] = "queued"
+        doc["supplement"] = True
         rows.put(TABLE, _row(doc))

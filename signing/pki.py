@@ -21,6 +21,7 @@ import json
 import os
 import re
 import tempfile
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -417,7 +418,7 @@ class StationPKI:
             )
         attributes = [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, self.station_name),
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+            x509.NameAttribute(NameOID.COMMON_NAME, certificate_common_name(common_name)),
             x509.NameAttribute(NameOID.SERIAL_NUMBER, serial),
         ]
         if title is not None:
@@ -526,6 +527,21 @@ def _tsa_identifier(name: str) -> str:
     characters become '-'; a name with no ASCII letter or digit falls back to a hash of it."""
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-._")[:64]
     return slug or hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]
+
+
+def certificate_common_name(name: str) -> str:
+    """`name` as it may stand in a certificate's common name.
+
+    RFC 5280 section 7.1 compares names after the string preparation of RFC 4518, which prohibits
+    code points unassigned in Unicode 3.2; validators that follow it (asn1crypto, hence pyHanko
+    and its certificate validator) refuse to compare, and so to build a path for, a certificate
+    whose name holds one. Real registers hold such names: CJK extension B+ characters added after
+    Unicode 3.2 (U+2C317 in the demo's "王\U0002c317", extension E). Each such character is written
+    ``{U+2C317}`` in the certificate; the full name stays in the signed ledger event, and the
+    subject serialNumber, not the name, binds the certificate to the actor."""
+    return "".join(
+        f"{{U+{ord(ch):04X}}}" if unicodedata.ucd_3_2_0.category(ch) == "Cn" else ch for ch in name
+    )
 
 
 def _name(*, organization: str, common_name: str) -> x509.Name:

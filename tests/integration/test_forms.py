@@ -454,3 +454,13 @@ def test_questionnaire_labels_never_run_into_their_answers(tmp_path: Path) -> No
     hbsag = [w for w in words if w[0] in ("乙肝表面抗原", "HBsAg")]
     (negative,) = [w for w in words if w[0] == "阴性"]
     assert max(w[3] for w in hbsag) + 2 < negative[1]
+
+
+def test_our_verifier_passes_forms_signed_by_a_donor_with_a_rare_name(produced: Produced) -> None:
+    """The donor's name holds U+2C317 (unassigned in Unicode 3.2, which RFC 4518 name comparison
+    uses); the forms the donor signed still verify with pyHanko's path building."""
+    from documents.pdf_verify import verify_pdf
+
+    for path in produced.paths:
+        report = verify_pdf(path.read_bytes(), produced.station.trust_roots(), name=str(path))
+        assert report.bottom_line, (path.name, report.failures())

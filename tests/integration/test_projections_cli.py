@@ -35,7 +35,7 @@ def run(argv: Sequence[str]) -> int:
 @pytest.fixture
 def day(cli_env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("COLUMNS", "200")
-    assert ledger_main(["demo", "--donations", "30", "--seed", "5"]) == 0
+    assert ledger_main(["demo", "--donations", "30", "--seed", "5", "--no-archive"]) == 0
     return cli_env
 
 

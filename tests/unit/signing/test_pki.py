@@ -218,3 +218,25 @@ def test_rsa_strategy(tmp_path: Path) -> None:
     credential = rsa_pki.issue_staff("R1", "Rita", "nurse", NOW)
     assert isinstance(credential.private_key, rsa.RSAPrivateKey)
     assert isinstance(rsa_pki.root_certificate.public_key(), rsa.RSAPublicKey)
+
+
+@pytest.mark.parametrize(
+    ("name", "in_certificate"),
+    [
+        ("陈检验", "陈检验"),
+        ("陈\u4dae", "陈\u4dae"),  # extension A: assigned in Unicode 3.2, kept
+        ("王\U0002c317", "王{U+2C317}"),  # extension E (Unicode 8.0): unassigned in 3.2
+    ],
+)
+def test_a_name_beyond_unicode_3_2_still_gives_a_comparable_certificate(
+    pki: StationPKI, name: str, in_certificate: str
+) -> None:
+    """RFC 4518 string preparation (asn1crypto, pyHanko) refuses code points unassigned in
+    Unicode 3.2; the certificate writes them as {U+XXXX} so that its name can be compared."""
+    from asn1crypto import x509 as asn1_x509
+
+    donor = pki.issue_donor("rare1", name, NOW)
+    assert _attribute(donor.certificate, NameOID.COMMON_NAME) == in_certificate
+    parsed = asn1_x509.Certificate.load(donor.certificate.public_bytes(serialization.Encoding.DER))
+    assert parsed.subject.hashable  # raises for an unassigned code point
+    assert parsed.subject == parsed.subject
