@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from api import archive as archive_cli
-from api import doctor, forms, verify_pdf, webserve
+from api import doctor, forms, recruit, verify_pdf, webserve
 from api.backup import register as register_backup
 from api.cli_reports import register as register_read_models
 from api.keys import register as register_keys
@@ -190,6 +190,7 @@ def _parser() -> argparse.ArgumentParser:
     archive_cli.register(sub)
     register_keys(sub)
     register_backup(sub)
+    recruit.register(sub)
 
     p = sub.add_parser("export-event", help="write one event's evidence for openssl")
     p.add_argument("position", type=_positive, help="global position (notification id)")

@@ -16,12 +16,17 @@ from __future__ import annotations
 
 import json
 import secrets
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
+import psycopg
+
 from ledger.application import PRODUCTS
 from ledger.identity import mask_id
+from services import booking_slots as slots
+from services.booking_slots import SlotFull as SlotFull  # for the HTTP layer (409)
 from services.station import Station
 from services.steps import RegisterDonation, normalised_id, register_donation
 from services.users import UserStore
@@ -70,10 +75,20 @@ _TABLES = (
 )
 
 
+#: One booked appointment per donor and day, also between concurrent requests (the SELECT in
+#: `book_appointment` alone does not stop two PostgreSQL transactions that both read nothing).
+_ONE_A_DAY = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS web_appointments_one_a_day "
+    "ON web_appointments (donor_ref, day) WHERE state = 'booked'"
+)
+
+
 def ensure_tables(store: UserStore) -> None:
     with store.transaction() as run:
         for sql in _TABLES:
             run(sql)
+        run(_ONE_A_DAY)
+        slots.ensure_tables(run)
 
 
 def _channel(name: str) -> str:
@@ -102,6 +117,9 @@ class BookAppointment:
     birth_date: date
     day: date
     period: Literal["morning", "afternoon"] = "morning"
+    #: A time slot ("09:30") of the station's schedule: its capacity is enforced and the
+    #: period follows from it. Without one the booking is for the period, uncounted.
+    slot: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +130,7 @@ class Appointment:
     period: str
     id_number_masked: str
     state: str
+    slot: str | None = None
 
 
 def book_appointment(station: Station, store: UserStore, command: BookAppointment) -> Appointment:
@@ -124,11 +143,22 @@ def book_appointment(station: Station, store: UserStore, command: BookAppointmen
         f"APT-{secrets.token_hex(5).upper()}",
         command.channel,
         command.day.isoformat(),
-        command.period,
+        slots.period_of(command.slot) if command.slot else command.period,
         mask_id(number),
         "booked",
+        command.slot,
     )
     ensure_tables(store)
+    try:
+        _insert_appointment(store, command, appointment, donor_ref)
+    except (sqlite3.IntegrityError, psycopg.errors.UniqueViolation) as exc:
+        raise InputError("this donor already has an appointment that day") from exc
+    return appointment
+
+
+def _insert_appointment(
+    store: UserStore, command: BookAppointment, appointment: Appointment, donor_ref: str
+) -> None:
     with store.transaction() as run:
         taken = run(
             "SELECT appointment_id FROM web_appointments "
@@ -138,6 +168,9 @@ def book_appointment(station: Station, store: UserStore, command: BookAppointmen
         )
         if taken:
             raise InputError(f"this donor already has appointment {taken[0][0]} that day")
+        slot_id = None
+        if command.slot is not None:
+            slot_id = slots.take_place(run, command.day, command.slot)
         run(
             "INSERT INTO web_appointments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             appointment.appointment_id,
@@ -150,7 +183,12 @@ def book_appointment(station: Station, store: UserStore, command: BookAppointmen
             _now(),
             _now(),
         )
-    return appointment
+        if slot_id is not None:
+            slots.link(run, appointment.appointment_id, slot_id)
+            slots.queue_reminder(
+                run, appointment.appointment_id, appointment.channel, donor_ref,
+                appointment.id_number_masked, slot_id,
+            )  # fmt: skip
 
 
 def cancel_appointment(store: UserStore, appointment_id: str, channel: str) -> Appointment:
@@ -173,8 +211,93 @@ def cancel_appointment(store: UserStore, appointment_id: str, channel: str) -> A
             _now(),
             appointment_id,
         )
+        slots.release_place(run, appointment_id)
+        slots.withdraw_messages(run, appointment_id)
+        slot_id = slots.slot_of(run, appointment_id)
     appointment_id, channel, day, period, masked, _ = (str(v) for v in rows[0])
-    return Appointment(appointment_id, channel, day, period, masked, "cancelled")
+    slot = slot_id.split("T")[1] if slot_id else None
+    return Appointment(appointment_id, channel, day, period, masked, "cancelled", slot)
+
+
+@dataclass(frozen=True)
+class RecordNoShow:
+    appointment_id: str
+    staff_id: str
+
+
+def record_no_show(store: UserStore, command: RecordNoShow, today: date | None = None) -> str:
+    """The donor did not come: a booked appointment of a past day becomes ``no_show`` (its
+    place stays counted: it was held for them). Returns the appointment's new state."""
+    ensure_tables(store)
+    today = today or datetime.now(UTC).date()
+    with store.transaction() as run:
+        rows = run(
+            "SELECT day, state FROM web_appointments WHERE appointment_id = ?",
+            command.appointment_id,
+        )
+        if not rows:
+            raise InputError(f"no appointment {command.appointment_id}")
+        day, state = str(rows[0][0]), str(rows[0][1])
+        if state != "booked":
+            raise InputError(f"appointment {command.appointment_id} is {state}, not booked")
+        if date.fromisoformat(day) >= today:
+            raise InputError(f"appointment {command.appointment_id} is on {day}; not yet missed")
+        run(
+            "UPDATE web_appointments SET state = 'no_show', changed_at = ? "
+            "WHERE appointment_id = ?",
+            _now(),
+            command.appointment_id,
+        )
+        run(
+            "INSERT INTO booking_no_shows VALUES (?, ?, ?)",
+            command.appointment_id,
+            command.staff_id,
+            _now(),
+        )
+        slots.withdraw_messages(run, command.appointment_id)
+    return "no_show"
+
+
+# -- slots, calendar, reminders -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PublishSlotSchedule:
+    schedule: dict[str, Any]
+    by: str
+
+
+def publish_slot_schedule(store: UserStore, command: PublishSlotSchedule) -> dict[str, Any]:
+    """A new version of the station's slot schedule (per weekday and per holiday)."""
+    ensure_tables(store)
+    with store.transaction() as run:
+        return slots.publish_schedule(run, command.schedule, command.by)
+
+
+@dataclass(frozen=True)
+class CalendarQuery:
+    first: date
+    days: int = 7
+
+
+def booking_calendar(store: UserStore, query: CalendarQuery) -> list[slots.CalendarSlot]:
+    """Every slot of the days with its capacity, places booked and free."""
+    ensure_tables(store)
+    with store.transaction() as run:
+        return slots.calendar(run, query.first, query.days)
+
+
+def due_reminders(store: UserStore, now: datetime | None = None) -> list[slots.OutboxMessage]:
+    """Outbox messages a sender should send now."""
+    ensure_tables(store)
+    with store.transaction() as run:
+        return slots.messages(run, due_at=now or datetime.now(UTC))
+
+
+def mark_reminder_sent(store: UserStore, message_id: str) -> None:
+    ensure_tables(store)
+    with store.transaction() as run:
+        slots.mark_sent(run, message_id)
 
 
 # -- pre-registration ------------------------------------------------------------------------

@@ -25,4 +25,5 @@ DEMO_STAFF: tuple[StaffMember, ...] = (
     StaffMember("S001", "郑热合", "sealing_staff"),
     StaffMember("Q001", "钱质控", "quality_manager"),
     StaffMember("R001", "孙档案", "archivist"),  # signs transfer packages (services/archive.py)
+    StaffMember("Z001", "孙招募", "recruiter"),  # signs contacts (services/recruitment.py)
 )

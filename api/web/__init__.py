@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.web import pages, routes
 from api.web.context import WebContext
+from services.booking import SlotFull
 from services.serving import start_stamping
 from services.settings import Settings
 from services.station import Station
@@ -42,7 +43,7 @@ def status_of(exc: LedgerError) -> int:
         return 401
     if isinstance(exc, DonationNotFound | DonorNotFound):
         return 404
-    if isinstance(exc, IdempotencyConflict):
+    if isinstance(exc, IdempotencyConflict | SlotFull):
         return 409
     if isinstance(exc, PdfUnreadable):
         return 422

@@ -92,6 +92,18 @@ class BookingIn(BaseModel):
     birth_date: date
     day: date
     period: Literal["morning", "afternoon"] = "morning"
+    slot: str | None = Field(
+        default=None, description="a slot start of the station's schedule, e.g. 09:30"
+    )
+
+
+class ScheduleIn(BaseModel):
+    version: str = Field(min_length=1, max_length=40)
+    effective_from: date
+    weekdays: dict[str, dict[str, int]] = Field(description="mon..sun: {HH:MM: capacity}")
+    holidays: dict[str, dict[str, int]] = Field(
+        default_factory=dict, description="YYYY-MM-DD: {HH:MM: capacity}; {} closes the day"
+    )
 
 
 class CancelIn(BaseModel):
@@ -119,3 +131,12 @@ class SettingIn(BaseModel):
 
 class RevocationIn(BaseModel):
     reason: str
+
+
+class ContactIn(BaseModel):
+    id_type: str = "resident_id"
+    id_number: str = Field(min_length=1, max_length=40)
+    channel: str = Field(description="phone, sms, app or wechat")
+    outcome: str = Field(description="agreed, declined, unreachable or lapsed")
+    reason: str = Field(default="", max_length=200, description="required unless agreed")
+    request_id: str = ""

@@ -24,7 +24,18 @@ from pydantic import BaseModel
 
 from api.web.auth import SESSION_COOKIE, Caller, Ctx, caller, require
 from api.web.routes.common import period
-from services import amend, booking, staff, station_settings, steps, users, web_reads
+from services import (
+    amend,
+    booking,
+    booking_report,
+    recruitable,
+    recruitment,
+    staff,
+    station_settings,
+    steps,
+    users,
+    web_reads,
+)
 from services.staff import staff_signer
 from services.steps import PRODUCTS
 from signing.errors import InputError, LedgerError
@@ -635,11 +646,13 @@ def channel_book(
     birth_date: Annotated[str, Form()],
     day: Annotated[str, Form()],
     period: Annotated[str, Form()] = "morning",
+    slot: Annotated[str, Form()] = "",
 ) -> Response:
     try:
         command = booking.BookAppointment(
             channel, "resident_id", id_number, _sex(sex), _date(birth_date, "birth date"),
             _date(day, "day"), "afternoon" if period == "afternoon" else "morning",
+            slot.strip() or None,
         )  # fmt: skip
         booked = ctx.call(lambda station: booking.book_appointment(station, ctx.users, command))
     except LedgerError as exc:
@@ -680,6 +693,110 @@ async def channel_preregister(request: Request, ctx: Ctx, who: ChannelPage) -> R
     except LedgerError as exc:
         return channel_page(request, who, str(exc), 400)
     return channel_page(request, who, f"pre-registration {done.prereg_id} received")
+
+
+@router.get("/staff/booking")
+def staff_booking_calendar(
+    request: Request, ctx: Ctx, who: StaffPage, first: str = "", days: int = 7
+) -> Response:
+    """The booking calendar: each slot's capacity, places booked and free, as a bar."""
+    try:
+        start = _date(first, "first day") if first else datetime.now(UTC).date()
+        rows = booking.booking_calendar(ctx.users, booking.CalendarQuery(start, days))
+    except LedgerError as exc:
+        return render(request, "message.html", who, 400, message=str(exc))
+    return render(
+        request, "booking.html", who, rows=rows, first=start.isoformat(), days=days,
+        booked=sum(r.booked for r in rows), capacity=sum(r.capacity for r in rows),
+    )  # fmt: skip
+
+
+def recruitment_page(
+    request: Request, ctx: Ctx, who: Caller, message: str = "", status_code: int = 200
+) -> HTMLResponse:
+    today = datetime.now(UTC).date()
+    query = recruitment.RecruitmentStatsQuery(today.replace(day=1), today)
+    stats = ctx.call(lambda station: recruitment.recruitment_statistics(station, query))
+    return render(
+        request, "recruitment.html", who, status_code, stats=stats, message=message,
+        channels=recruitment.CONTACT_CHANNELS, outcomes=recruitment.OUTCOMES,
+    )  # fmt: skip
+
+
+@router.get("/staff/recruitment")
+def staff_recruitment(request: Request, ctx: Ctx, who: StaffPage) -> Response:
+    """This month's recruitment by recruiter and outcome, the seed indicator, a contact form."""
+    return recruitment_page(request, ctx, who)
+
+
+@router.get("/staff/booking/report")
+def staff_booking_report(
+    request: Request, ctx: Ctx, who: StaffPage, start: str = "", end: str = ""
+) -> Response:
+    """Appointment share, collections per open day, load by hour as bars."""
+    today = datetime.now(UTC).date()
+    try:
+        query = booking_report.BookingReportQuery(
+            _date(start, "start") if start else today.replace(day=1),
+            _date(end, "end") if end else today,
+        )
+        done = ctx.call(lambda st: booking_report.booking_report(st, ctx.users, query))
+    except LedgerError as exc:
+        return render(request, "message.html", who, 400, message=str(exc))
+    hours = sorted(set(done.booked_by_hour) | set(done.collections_by_hour))
+    top = max([*done.booked_by_hour.values(), *done.collections_by_hour.values(), 1])
+    return render(request, "booking_report.html", who, report=done, hours=hours, top=top)
+
+
+@router.get("/staff/recruitable")
+def staff_recruitable(
+    request: Request,
+    ctx: Ctx,
+    who: StaffPage,
+    donor_type: str = "",
+    station: str = "",
+    last_from: str = "",
+    last_to: str = "",
+    abo: str = "",
+) -> Response:
+    """The recruitable donors with the advanced query (type, station, dates, ABO), masked."""
+    where = {"donor_type": donor_type, "station": station, "last_from": last_from,
+             "last_to": last_to, "abo": abo}  # fmt: skip
+    try:
+        query = recruitable.RecruitableQuery(
+            None, donor_type, station.strip(),
+            _date(last_from, "from") if last_from else None,
+            _date(last_to, "to") if last_to else None, abo.strip(),
+        )  # fmt: skip
+        rows = ctx.call(lambda st: recruitable.recruitable_donors(st, query))
+    except LedgerError as exc:
+        return render(request, "recruitable.html", who, 400, rows=[], where=where,
+                      types=recruitable.DONOR_TYPES, message=str(exc))  # fmt: skip
+    return render(
+        request, "recruitable.html", who, rows=rows, where=where, types=recruitable.DONOR_TYPES
+    )
+
+
+@router.post("/staff/recruitment/contacts")
+def staff_record_contact(
+    request: Request,
+    ctx: Ctx,
+    who: StaffPage,
+    id_number: Annotated[str, Form()],
+    channel: Annotated[str, Form()],
+    outcome: Annotated[str, Form()],
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        if not who.user.staff_id:
+            raise InputError(f"user {who.user.username} has no staff certificate")
+        command = recruitment.RecordContact(who.user.staff_id, id_number, channel, outcome, reason)
+        done = ctx.call(lambda station: recruitment.record_contact(station, command))
+    except LedgerError as exc:
+        return recruitment_page(request, ctx, who, str(exc), 400)
+    return recruitment_page(
+        request, ctx, who, f"contact with {done.id_number_masked} recorded: {done.outcome}"
+    )
 
 
 @router.post("/staff/preregistrations/{prereg_id}/confirm")

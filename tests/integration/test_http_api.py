@@ -44,6 +44,7 @@ USERS = (
     ("regulator", "regulator", None),
     ("admin", "admin", "A001"),
     ("channel", "channel", None),
+    ("recruiter", "staff", "Z001"),
 )
 ROLE_USER = {"staff": "physician", **{r: u for u, r, _ in USERS if r != "staff"}}
 NUMBER = "9000626100001"
@@ -522,6 +523,15 @@ API_MATRIX: list[tuple[str, str, tuple[str, ...]]] = [
     ("POST", "/api/v1/channel/preregistrations", ("channel",)),
     ("GET", "/api/v1/preregistrations", ("staff",)),
     ("POST", "/api/v1/preregistrations/PRE-X/confirm", ("staff",)),
+    ("GET", "/api/v1/booking/calendar", ("staff", "channel")),
+    ("POST", "/api/v1/booking/schedules", ("admin",)),
+    ("POST", "/api/v1/appointments/APT-X/no-show", ("staff",)),
+    ("GET", "/api/v1/booking/reminders", ("channel",)),
+    ("POST", "/api/v1/booking/reminders/MSG-X/sent", ("channel",)),
+    ("POST", "/api/v1/recruitment/contacts", ("staff",)),
+    ("GET", "/api/v1/recruitment/statistics", ("staff", "quality")),
+    ("GET", "/api/v1/recruitment/recruitable", ("staff",)),
+    ("GET", "/api/v1/booking/report", ("staff", "quality")),
 ]
 #: Routes outside the matrix, tested above: the token endpoint (public) and logout.
 NOT_IN_MATRIX = {("POST", "/api/v1/auth/token"), ("POST", "/api/v1/auth/logout")}
@@ -550,6 +560,11 @@ PAGE_MATRIX: list[tuple[str, str, tuple[str, ...]]] = [
     ("POST", "/channel/appointments", ("channel",)),
     ("POST", "/channel/preregistrations", ("channel",)),
     ("POST", "/staff/preregistrations/PRE-X/confirm", ("staff",)),
+    ("GET", "/staff/booking", ("staff",)),
+    ("GET", "/staff/recruitment", ("staff",)),
+    ("GET", "/staff/recruitable", ("staff",)),
+    ("GET", "/staff/booking/report", ("staff",)),
+    ("POST", "/staff/recruitment/contacts", ("staff",)),
     ("GET", "/", ALL),
 ]
 PAGES_NOT_IN_MATRIX = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout")}
@@ -558,6 +573,7 @@ PAGES_NOT_IN_MATRIX = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout"
 def _template(path: str) -> str:
     path = path.split("?")[0].replace(NUMBER, "{donation}").replace("/X999/", "/{staff_id}/")
     path = path.replace("/APT-X/", "/{appointment_id}/").replace("/PRE-X/", "/{prereg_id}/")
+    path = path.replace("/MSG-X/", "/{message_id}/")
     return re.sub(r"/steps/heat_seal", "/steps/{step}", path)
 
 
@@ -590,6 +606,10 @@ API_BODIES: dict[str, dict[str, Any]] = {
     "/api/v1/channel/appointments": {"json": {"channel": "fax", "id_number": "1", "sex": "F",
                                               "birth_date": "1990-01-01", "day": "2030-01-01"}},
     "/api/v1/channel/appointments/APT-X/cancel": {"json": {"channel": "wechat"}},
+    "/api/v1/recruitment/contacts": {"json": {"id_number": "1", "channel": "phone",
+                                              "outcome": "agreed"}},
+    "/api/v1/booking/schedules": {"json": {"version": "m", "effective_from": "2020-01-01",
+                                           "weekdays": {"mon": {}}}},
     "/api/v1/channel/preregistrations": {"json": {"channel": "fax", "id_number": "1",
                                                   "name": "x", "sex": "F",
                                                   "birth_date": "1990-01-01",
@@ -657,6 +677,8 @@ PAGE_BODIES: dict[str, dict[str, Any]] = {
                                        "birth_date": "1990-01-01", "day": "2030-01-01"}},
     "/channel/preregistrations": {"data": {"channel": "fax"}},
     "/staff/donors/lookup": {"data": {"id_number": "110105194912310021"}},
+    "/staff/recruitment/contacts": {"data": {"id_number": "1", "channel": "phone",
+                                             "outcome": "agreed"}},
 }  # fmt: skip
 
 
@@ -756,3 +778,99 @@ def test_the_api_records_a_step_on_postgresql(pg_schema: str, tmp_path: Path) ->
         assert "informed_consent" in station.app.donation(donation_id).steps
         denied = client.get("/api/v1/users", headers=headers)
         assert denied.status_code == 403
+
+
+# -- time-slot booking -------------------------------------------------------------------------
+
+
+def test_a_channel_books_a_slot_until_it_is_full_and_the_calendar_shows_it(web: Web) -> None:
+    client = web.client()
+    day = datetime.now(UTC).date() + timedelta(days=40)
+    schedule = {
+        "version": "http-1",
+        "effective_from": day.isoformat(),
+        "weekdays": {d: {"10:00": 1} for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+        "holidays": {},
+    }
+    published = client.post("/api/v1/booking/schedules", json=schedule, headers=web.bearer("admin"))
+    assert published.status_code == 201, published.text
+    body = {"channel": "wechat", "sex": "F", "birth_date": "1991-02-03", "day": day.isoformat(),
+            "slot": "10:00"}  # fmt: skip
+    first = client.post(
+        "/api/v1/channel/appointments",
+        json=body | {"id_number": make_id(date(1991, 2, 3), "F", sequence=301)},
+        headers=web.bearer("channel"),
+    )
+    assert first.status_code == 201, first.text
+    assert first.json()["slot"] == "10:00" and first.json()["period"] == "morning"
+    second = client.post(
+        "/api/v1/channel/appointments",
+        json=body | {"id_number": make_id(date(1991, 2, 3), "F", sequence=302)},
+        headers=web.bearer("channel"),
+    )
+    assert second.status_code == 409 and "full" in second.json()["detail"]
+    shown = client.get(
+        f"/api/v1/booking/calendar?first={day.isoformat()}&days=1", headers=web.bearer("staff")
+    )
+    assert shown.json() == [{"day": day.isoformat(), "start": "10:00", "holiday": False,
+                             "capacity": 1, "booked": 1, "free": 0,
+                             "schedule_version": "http-1"}]  # fmt: skip
+    page = web.client().get(
+        f"/staff/booking?first={day.isoformat()}&days=1",
+        headers=web.bearer("staff"),
+    )
+    assert page.status_code == 200 and "1 of 1 places booked" in page.text
+
+
+# -- recruitment ---------------------------------------------------------------------------------
+
+
+def test_a_recruiter_records_a_signed_contact_and_the_statistics_count_it(web: Web) -> None:
+    client = web.client()
+    before = events(web)
+    # the donor of the module's donation (tests.unit.services.test_steps.registered, sequence 3)
+    id_number = make_id(date(1985, 3, 4), "F", sequence=3)
+    body = {"id_number": id_number, "channel": "phone", "outcome": "unreachable",
+            "reason": "no answer"}  # fmt: skip
+    recruiter = {"Authorization": f"Bearer {web.tokens['recruiter']}"}
+    answer = client.post("/api/v1/recruitment/contacts", json=body, headers=recruiter)
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["id_number_masked"] == id_number[:6] + "*" * 12
+    assert events(web) == before + 1
+    stats = client.get("/api/v1/recruitment/statistics", headers=web.bearer("quality")).json()
+    mine = [r for r in stats["rows"] if r["recruiter"] == "Z001"]
+    assert mine and mine[0]["unreachable"] >= 1
+
+
+def test_a_staff_member_who_is_no_recruiter_gets_409_and_nothing_is_written(web: Web) -> None:
+    before = events(web)
+    body = {"id_number": make_id(date(1985, 3, 4), "F", sequence=3), "channel": "phone",
+            "outcome": "agreed"}  # fmt: skip
+    answer = web.client().post(
+        "/api/v1/recruitment/contacts", json=body, headers=web.bearer("staff")
+    )
+    assert answer.status_code == 409 and "recruiter" in answer.json()["detail"]
+    assert events(web) == before
+
+
+def test_the_recruitable_list_is_masked_and_refuses_a_bad_query(web: Web) -> None:
+    client = web.client()
+    later = (datetime.now(UTC).date() + timedelta(days=20)).isoformat()
+    rows = client.get(f"/api/v1/recruitment/recruitable?as_of={later}", headers=web.bearer("staff"))
+    assert rows.status_code == 200 and rows.json(), rows.text  # the module's collected donor
+    assert all(r["id_number_masked"].endswith("*" * 12) for r in rows.json())
+    assert all(r["name"].endswith("*") for r in rows.json())
+    bad = client.get("/api/v1/recruitment/recruitable?abo=Z", headers=web.bearer("staff"))
+    assert bad.status_code == 400 and "ABO" in bad.json()["detail"]
+
+
+def test_the_booking_report_counts_the_module_collection(web: Web) -> None:
+    today = datetime.now(UTC).date().isoformat()
+    answer = web.client().get(
+        f"/api/v1/booking/report?start={today}&end={today}", headers=web.bearer("quality")
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["registrations"] >= 1 and sum(body["collections_by_hour"].values()) >= 1
+    page = web.client().get("/staff/booking/report", headers=web.bearer("staff"))
+    assert page.status_code == 200 and "Load by hour" in page.text

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.web.routes import admin, archive, auth, booking, donations, quality, verify
+from api.web.routes import admin, archive, auth, booking, donations, quality, recruit, slots, verify
 
 #: Each resource's router, in the order the OpenAPI document lists them.
 ROUTERS = (
     auth.router,
     donations.router,
     booking.router,
+    slots.router,
+    recruit.router,
     quality.router,
     archive.router,
     verify.router,

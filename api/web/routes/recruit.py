@@ -1,0 +1,63 @@
+"""Recruitment: signed contacts with donors, statistics per month and recruiter."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+
+from api.web.auth import Caller, Ctx, Staff, require, signing_staff
+from api.web.models import ContactIn
+from services import recruitable, recruitment
+
+router = APIRouter()
+StaffOrQuality = Annotated[Caller, Depends(require("staff", "quality"))]
+
+
+@router.post("/recruitment/contacts", status_code=201, tags=["recruitment"])
+def record_contact(ctx: Ctx, who: Staff, body: ContactIn) -> dict[str, Any]:
+    """A recruiter records a contact with a donor: signed `RecruitmentContacted` (masked)."""
+    command = recruitment.RecordContact(
+        signing_staff(who), body.id_number, body.channel, body.outcome, body.reason,
+        body.id_type, body.request_id,
+    )  # fmt: skip
+    done = ctx.call(lambda station: recruitment.record_contact(station, command))
+    return dataclasses.asdict(done)
+
+
+@router.get("/recruitment/statistics", tags=["recruitment"])
+def statistics(
+    ctx: Ctx,
+    who: StaffOrQuality,
+    start: date | None = None,
+    end: date | None = None,
+    window_days: Annotated[int, Query(ge=1, le=3650)] = 90,
+) -> dict[str, Any]:
+    """Contacts per month and recruiter by outcome; collections with a prior contact."""
+    today = datetime.now(UTC).date()
+    query = recruitment.RecruitmentStatsQuery(
+        start or today.replace(day=1), end or today, window_days
+    )
+    return dataclasses.asdict(
+        ctx.call(lambda station: recruitment.recruitment_statistics(station, query))
+    )
+
+
+@router.get("/recruitment/recruitable", tags=["recruitment"])
+def recruitable_donors(
+    ctx: Ctx,
+    who: Staff,
+    donor_type: str = "",
+    station: str = "",
+    last_from: date | None = None,
+    last_to: date | None = None,
+    abo: str = "",
+    as_of: date | None = None,
+) -> list[dict[str, Any]]:
+    """Donors eligible again on ``as_of`` (today): GB 18467 interval, age, no open deferral;
+    masked."""
+    query = recruitable.RecruitableQuery(as_of, donor_type, station, last_from, last_to, abo)
+    rows = ctx.call(lambda st: recruitable.recruitable_donors(st, query))
+    return [dataclasses.asdict(r) for r in rows]
