@@ -26,12 +26,12 @@ from api.cli_reports import register as register_read_models
 from api.keys import register as register_keys
 from api.progress import progress_bar
 from ledger.report import Severity, Verdict
-from services import checkpoints, demo, evidence, staff, station_settings, tsa, verification
+from services import amend, checkpoints, demo, evidence, staff, station_settings, tsa, verification
 from services.bugs import EXIT_BUG, report_bug
 from services.settings import Settings
 from services.station import Station
 from services.verification import VerificationReport
-from signing.errors import InputError, LedgerError, SigningError
+from signing.errors import InputError, LedgerError
 
 console = Console(highlight=False)
 
@@ -365,32 +365,27 @@ def _json_or_text(text: str) -> Any:
 
 def cmd_amend(settings: Settings, args: argparse.Namespace) -> int:
     value = _json_or_text(args.value)
+    command = amend.AmendRecord(
+        donation=args.donation_no,
+        step=args.step,
+        field=args.field,
+        new_value=value,
+        reason=args.reason,
+        staff_id=args.staff,
+        override_reason=args.override_reason,
+        acknowledged=tuple(args.acknowledge),
+    )
     with Station.open(settings) as station:
-        app = station.app
-        donation_id = app.find_donation(args.donation_no)
-        try:
-            signer = station.signer(args.staff)
-        except (SigningError, OSError) as exc:
-            raise UsageError(f"no credential for staff {args.staff}: {exc}") from exc
-        outcomes = app.amend(
-            donation_id,
-            signer,
-            step=args.step,
-            field=args.field,
-            new_value=value,
-            reason=args.reason,
-            override_reason=args.override_reason,
-            acknowledged=args.acknowledge,
-        )
-        console.print(
-            f"Amended {args.step}.{args.field} of donation {args.donation_no} to {value!r}",
-            markup=False,
-        )
-        for outcome in outcomes:
-            console.print(f"  rule {outcome.describe()}", markup=False)
-        if not outcomes:
-            console.print("  no control point applies to the new value")
-        return 0
+        amended = amend.amend_record(station, command)
+    console.print(
+        f"Amended {args.step}.{args.field} of donation {args.donation_no} to {value!r}",
+        markup=False,
+    )
+    for description in amended.rule_descriptions:
+        console.print(f"  rule {description}", markup=False)
+    if not amended.rule_descriptions:
+        console.print("  no control point applies to the new value")
+    return 0
 
 
 def cmd_revoke(settings: Settings, args: argparse.Namespace) -> int:

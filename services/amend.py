@@ -43,6 +43,8 @@ class Amended:
     version: int
     event_hash: str
     rule_outcomes: tuple[Mapping[str, Any], ...]
+    #: each outcome in one line, as `ledger amend` prints it
+    rule_descriptions: tuple[str, ...] = ()
 
 
 def amend_record(station: Station, command: AmendRecord) -> Amended:
@@ -85,4 +87,5 @@ def amend_record(station: Station, command: AmendRecord) -> Amended:
         version=int(after.version),
         event_hash=str(after.head_hash),
         rule_outcomes=tuple(o.to_json() for o in outcomes),
+        rule_descriptions=tuple(o.describe() for o in outcomes),
     )
