@@ -65,6 +65,11 @@ MAX_FINDINGS = 100
 RANGE_EVENTS = 10_000
 MIN_RANGE_EVENTS = 500
 
+#: fork: a worker starts in milliseconds, with the parent's certificate caches (and keys), and
+#: needs no importable main module; it opens the store itself (never the parent's
+#: connections). Where there is no fork, spawn.
+WORKER_START_METHOD = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+
 #: With ``workers`` left to the default, a ledger smaller than this is verified in one process:
 #: starting a worker (spawn: imports, opening the store and the station PKI) costs about as
 #: much as verifying a few thousand events.
@@ -315,11 +320,7 @@ class LedgerVerifier:
         bounds[-1] = (bounds[-1][0], None)  # the last range runs to the end of the log
         if len(bounds) == 1 or last < self.parallel_min_events:
             return self._verify_range(state, 1, None, progress)
-        # fork: a worker starts in milliseconds, with the parent's certificate caches, and
-        # needs no importable main module; it opens the store itself (never the parent's
-        # connections). Where there is no fork, spawn.
-        methods = multiprocessing.get_all_start_methods()
-        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        context = multiprocessing.get_context(WORKER_START_METHOD)
         with context.Pool(
             min(self.workers, len(bounds)),
             initializer=_start_worker,

@@ -24,13 +24,20 @@ from cryptography import x509
 from documents.pdf_verify import PdfVerificationReport, verify_pdf
 from ledger.checkpoints import CheckpointError, SignedCheckpoint
 from ledger.stores import CHAIN_TABLE, persistence_env, postgres_admin_connection
-from ledger.verify import PARALLEL_MIN_EVENTS, LedgerVerifier, VerificationReport
+from ledger.verify import (
+    PARALLEL_MIN_EVENTS,
+    WORKER_START_METHOD,
+    LedgerVerifier,
+    VerificationReport,
+)
 from ledger.verify_time import WitnessedCheckpoint
 from services.checkpoints import read_witness
 from services.settings import Settings
-from services.station import Station
+from services.station import Station, _make_app
 from signing.errors import InputError, PdfUnreadable
 from signing.pdf_validation import PdfValidationPolicy
+from signing.pki import StationPKI
+from signing.secrets import StationSecrets
 
 __all__ = [
     "VerificationReport",
@@ -122,7 +129,16 @@ def ledger_verifier(
         pending_grace=pending_grace(station.settings),
         now=now,
         workers=count,
-        worker_verifier=partial(_worker_verifier, station.settings, since) if count > 1 else None,
+        worker_verifier=(
+            partial(
+                _worker_verifier,
+                station.settings,
+                since,
+                (station.pki, station.secrets) if WORKER_START_METHOD == "fork" else None,
+            )
+            if count > 1
+            else None
+        ),
         parallel_min_events=PARALLEL_MIN_EVENTS if workers is None else 0,
     )
 
@@ -131,9 +147,17 @@ def ledger_verifier(
 _WORKER_STATIONS: list[Station] = []
 
 
-def _worker_verifier(settings: Settings, since: SignedCheckpoint | None) -> LedgerVerifier:
-    """In a worker process: the station opened again, on its own connections."""
-    station = Station.open(settings)
+def _worker_verifier(
+    settings: Settings,
+    since: SignedCheckpoint | None,
+    keys: tuple[StationPKI, StationSecrets] | None = None,
+) -> LedgerVerifier:
+    """In a worker process: the station on its own connections. A forked worker has the
+    parent's keys already (*keys*): opening them again costs a scrypt derivation (0.25 s)."""
+    if keys is None:
+        station = Station.open(settings)
+    else:
+        station = Station(settings, keys[0], keys[1], _make_app(settings, keys[1]))
     _WORKER_STATIONS.append(station)
     return ledger_verifier(station, since=since)
 
