@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.append
 	$(BIN)/python -m bench.timestamps
 	$(BIN)/python -m bench.rebuild
+	$(BIN)/python -m bench.verify
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -122,6 +122,12 @@ def _parser() -> argparse.ArgumentParser:
         help="check the ledger against every checkpoint this witness holds "
         "(default: LEDGER_WITNESS)",
     )
+    p.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="verify ranges of the log in N processes (default: all cores for a large ledger)",
+    )
     p.set_defaults(handler=cmd_verify)
 
     p = sub.add_parser("checkpoint", help="sign and timestamp the ledger's size and Merkle root")
@@ -270,7 +276,9 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
-        report = verification.verify_ledger(settings, since=args.since, witness=args.witness)
+        report = verification.verify_ledger(
+            settings, since=args.since, witness=args.witness, workers=args.workers
+        )
     except LedgerError as exc:  # bad input: a missing store, an unreadable checkpoint or witness
         raise UsageError(str(exc)) from exc
     return _print_report(report, time.perf_counter() - started, as_json=args.json)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import multiprocessing
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -58,6 +59,22 @@ EVENT_STEPS: Mapping[str, str] = {
 }
 
 MAX_FINDINGS = 100
+
+#: Positions per range when verifying in worker processes: big enough that a range's start-up
+#: (its first page, the per-process certificate caches) is small beside it, small enough that
+#: what is in flight stays small whatever the ledger's size.
+RANGE_EVENTS = 10_000
+MIN_RANGE_EVENTS = 500
+
+#: fork: a worker starts in milliseconds, with the parent's certificate caches (and keys), and
+#: needs no importable main module; it opens the store itself (never the parent's
+#: connections). Where there is no fork, spawn.
+WORKER_START_METHOD = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+
+#: With ``workers`` left to the default, a ledger smaller than this is verified in one process:
+#: starting a worker (spawn: imports, opening the store and the station PKI) costs about as
+#: much as verifying a few thousand events.
+PARALLEL_MIN_EVENTS = 20_000
 
 #: A finding at one position: its code and one-line message.
 Reason = tuple[Code, str]
@@ -154,11 +171,49 @@ class _State:
     bad_positions: set[int] = field(default_factory=set)
     event_tokens: dict[int, tuple[bytes, str]] = field(default_factory=dict)
     signature_values: dict[int, tuple[bytes, datetime]] = field(default_factory=dict)
+    #: The ``--since`` checkpoint's size: leaves before it get hashes and links checked only.
+    since_size: int | None = None
+    #: Leaves before the first one of this state (a range that does not start the log).
+    leaf_offset: int = 0
+    #: A range verified in a worker does not know what came before it: it assumes the chain
+    #: and each record's predecessor link up (``_Assumed``), and the merge checks that they do.
+    assumed: _Assumed | None = None
+    #: Leaves at the start of a range whose time is that of the leaf before the range.
+    untimed_head: int = 0
 
     def add_leaf(self, position: int, event_hash: str, time: datetime | None) -> None:
         self.leaves.append(leaf_hash(bytes.fromhex(event_hash)))
         self.positions.append(position)
+        if time is None and not self.times and self.assumed is not None:
+            self.untimed_head += 1
+            time = _NO_TIME
         self.times.append(time or (self.times[-1] if self.times else datetime.now(UTC)))
+
+    def full(self) -> bool:
+        """Is the next leaf after the ``--since`` checkpoint (checked in full)?"""
+        return self.since_size is None or self.leaf_offset + len(self.leaves) >= self.since_size
+
+
+_NO_TIME = datetime.min.replace(tzinfo=UTC)
+
+
+@dataclass
+class _Assumed:
+    """What a range verified on its own assumed about the log before it."""
+
+    prev_hash: str | None = None  # the hash the range's first chain link points back to
+    aggregates: dict[str, tuple[int, str]] = field(default_factory=dict)  # first sight of each
+
+
+@dataclass
+class _RangeResult:
+    """One range's verification, to merge into the whole log's in position order."""
+
+    lo: int
+    hi: int
+    state: _State
+    truncated: bool
+    last_position: int | None  # the last position the range holds, if any
 
 
 class LedgerVerifier:
@@ -183,7 +238,15 @@ class LedgerVerifier:
         witnessed: Sequence[WitnessedCheckpoint] = (),
         pending_grace: timedelta = DEFAULT_PENDING_GRACE,
         now: datetime | None = None,
+        workers: int = 1,
+        worker_verifier: Callable[[], LedgerVerifier] | None = None,
+        range_events: int | None = None,
+        parallel_min_events: int = 0,
     ) -> None:
+        self.workers = workers
+        self.parallel_min_events = parallel_min_events
+        self.worker_verifier = worker_verifier
+        self.range_events = range_events
         self.since = since
         self.witnessed = tuple(witnessed)
         self.pending_grace = pending_grace
@@ -198,15 +261,119 @@ class LedgerVerifier:
         self._roles: dict[int, tuple[x509.Certificate, str | None]] = {}
 
     def verify(self, progress: Callable[[int], None] | None = None) -> VerificationReport:
-        state = _State(event_tokens=dict(self.recorder.select_event_timestamps()))
+        state = self._new_state()
         truncated = False
-        for position, notification, link in self._merged():
+        if self.workers > 1 and self.worker_verifier is not None:
+            truncated = self._verify_parallel(state, progress)
+        else:
+            truncated = self._verify_range(state, 1, None, progress)
+        return self._report(state, truncated)
+
+    def _new_state(self) -> _State:
+        return _State(
+            event_tokens=dict(self.recorder.select_event_timestamps()),
+            since_size=self.since.size if self.since is not None else None,
+        )
+
+    def _verify_range(
+        self,
+        state: _State,
+        lo: int,
+        hi: int | None,
+        progress: Callable[[int], None] | None = None,
+    ) -> bool:
+        """Verify positions ``lo`` to ``hi`` (None: to the end) into *state*; True when it
+        stopped at ``MAX_FINDINGS``."""
+        for position, notification, link in self._merged(lo, hi):
             if len(state.findings) >= MAX_FINDINGS:
-                truncated = True
-                break
+                return True
             self._verify_one(state, position, notification, link)
             if progress is not None:
                 progress(position)
+        return False
+
+    def verify_range(self, lo: int, hi: int | None) -> _RangeResult:
+        """One range on its own, as a worker verifies it (``_verify_parallel`` merges)."""
+        state = self._new_state()
+        state.assumed = _Assumed()
+        state.prev_hash, state.prev_position = "", 0
+        state.leaf_offset = lo - 1  # positions are dense in a log nobody edited
+        truncated = self._verify_range(state, lo, hi)
+        last = state.prev_position or None
+        return _RangeResult(lo, hi if hi is not None else 0, state, truncated, last)
+
+    def _verify_parallel(self, state: _State, progress: Callable[[int], None] | None) -> bool:
+        """Contiguous ranges verified by worker processes, merged in position order into
+        *state*, so that the report is the serial one: where a range's assumptions about the
+        log before it do not hold (an edited, deleted or moved event at its start, a record
+        whose previous event is not what it links to), or the findings reach the cap, that
+        range is verified again here, in order, from the merged state."""
+        head = self.recorder.chain_head()
+        last = head.position if head is not None else 0
+        # Four ranges a worker at least (a slow range then holds no one up for long), at most
+        # RANGE_EVENTS each (what is in flight stays small, whatever the ledger's size).
+        step = self.range_events or max(
+            MIN_RANGE_EVENTS, min(RANGE_EVENTS, -(-last // (4 * self.workers)))
+        )
+        bounds: list[tuple[int, int | None]] = [
+            (lo, lo + step - 1) for lo in range(1, max(last, 1) + 1, step)
+        ]
+        bounds[-1] = (bounds[-1][0], None)  # the last range runs to the end of the log
+        if len(bounds) == 1 or last < self.parallel_min_events:
+            return self._verify_range(state, 1, None, progress)
+        context = multiprocessing.get_context(WORKER_START_METHOD)
+        with context.Pool(
+            min(self.workers, len(bounds)),
+            initializer=_start_worker,
+            initargs=(self.worker_verifier,),
+        ) as pool:
+            for result in pool.imap(_verify_in_worker, bounds):
+                stopped = self._merge(state, result)
+                if stopped is not None:
+                    return stopped
+                if progress is not None and result.last_position is not None:
+                    progress(result.last_position)
+        return False
+
+    def _merge(self, state: _State, result: _RangeResult) -> bool | None:
+        """Add a range's result to *state*, or verify the range again here when the range's
+        assumptions do not hold. None: go on with the next range; a bool: the log was verified
+        to its end here, or to the cap on findings (True)."""
+        part = result.state
+        assumed = part.assumed or _Assumed()
+        if result.truncated or len(state.findings) + len(part.findings) >= MAX_FINDINGS:
+            # The cap is reached in this range: the rest is verified here, in order.
+            return self._verify_range(state, result.lo, None)
+        holds = (
+            (assumed.prev_hash is None or assumed.prev_hash == state.prev_hash)
+            and all(
+                state.aggregates.get(aggregate_id, (0, GENESIS_HASH)) == predecessor
+                for aggregate_id, predecessor in assumed.aggregates.items()
+            )
+            and _same_full_checks(state, part)
+        )
+        if not holds:
+            return True if self._verify_range(state, result.lo, result.hi or None) else None
+        if part.untimed_head:
+            before = state.times[-1] if state.times else datetime.now(UTC)
+            part.times[: part.untimed_head] = [before] * part.untimed_head
+        state.findings.extend(part.findings)
+        state.bad_positions |= part.bad_positions
+        state.types.update(part.types)
+        state.signers |= part.signers
+        state.events += part.events
+        state.signatures += part.signatures
+        state.leaves.extend(part.leaves)
+        state.positions.extend(part.positions)
+        state.times.extend(part.times)
+        state.signature_values.update(part.signature_values)
+        state.aggregates.update(part.aggregates)
+        state.donation_numbers.update(part.donation_numbers)
+        if result.last_position is not None:
+            state.prev_hash, state.prev_position = part.prev_hash, part.prev_position
+        return None
+
+    def _report(self, state: _State, truncated: bool) -> VerificationReport:
         timing = verify_trusted_time(
             self.recorder,
             TimeInputs(state.leaves, state.positions, state.times, frozenset(state.bad_positions)),
@@ -262,25 +429,29 @@ class LedgerVerifier:
 
     # -- reading ------------------------------------------------------------------------------
 
-    def _merged(self) -> Iterator[tuple[int, Notification | None, ChainLink | None]]:
-        """Stored events and chain rows side by side, by position (either may be missing)."""
-        cursor = 0
-        while True:
-            notes = list(self.select_notifications(cursor + 1, self.batch_size))
-            stop = notes[-1].id if notes else None
-            links = [
-                link
-                for link in self.recorder.select_chain(cursor, self.batch_size * 2)
-                if stop is None or link.position <= stop
-            ]
-            if not notes and not links:
-                return
-            by_note = {n.id: n for n in notes}
-            by_link = {link.position: link for link in links}
-            positions = sorted(set(by_note) | set(by_link))
-            for position in positions:
+    def _merged(
+        self, lo: int = 1, hi: int | None = None
+    ) -> Iterator[tuple[int, Notification | None, ChainLink | None]]:
+        """Stored events and chain rows side by side, by position (either may be missing), from
+        position *lo* to *hi* (None: the end of the log)."""
+        cursor = lo - 1
+        while hi is None or cursor < hi:
+            page_notes = list(self.select_notifications(cursor + 1, self.batch_size))
+            page_links = list(self.recorder.select_chain(cursor, self.batch_size))
+            # Everything up to `stop` is in both pages: a full page may have stopped short.
+            stop = hi
+            if len(page_notes) == self.batch_size:
+                stop = page_notes[-1].id if stop is None else min(stop, page_notes[-1].id)
+            if len(page_links) == self.batch_size:
+                end = page_links[-1].position
+                stop = end if stop is None else min(stop, end)
+            by_note = {n.id: n for n in page_notes if stop is None or n.id <= stop}
+            by_link = {k.position: k for k in page_links if stop is None or k.position <= stop}
+            for position in sorted(set(by_note) | set(by_link)):
                 yield position, by_note.get(position), by_link.get(position)
-            cursor = positions[-1]
+            if stop is None or stop == hi:  # everything up to the end or to `hi` was read
+                return
+            cursor = stop
 
     # -- checking -----------------------------------------------------------------------------
 
@@ -329,7 +500,7 @@ class LedgerVerifier:
             self._advance_by_link(state, position, link, notification)
             return
         digest = sha256_hex(body)
-        full = self.since is None or len(state.leaves) >= self.since.size
+        full = state.full()
         state.add_leaf(position, digest, event.timestamp)
         reasons = self._chain_reasons(state, position, event, digest, link)
         reasons.extend(self._aggregate_reasons(state, aggregate_id, event, digest))
@@ -405,6 +576,11 @@ class LedgerVerifier:
                     f"{digest[:16]}... (event replaced)",
                 )
             )
+        if state.assumed is not None and state.prev_position == 0:
+            # The first link of a range verified on its own: the merge checks it.
+            if state.assumed.prev_hash is None:
+                state.assumed.prev_hash = link.prev_hash
+            state.prev_hash = link.prev_hash
         if link.prev_hash != state.prev_hash:
             after = f"position {state.prev_position}" if state.prev_position else "genesis"
             reasons.append(
@@ -420,7 +596,12 @@ class LedgerVerifier:
     def _aggregate_reasons(
         state: _State, aggregate_id: str, event: LedgerAggregate.Event, digest: str
     ) -> list[Reason]:
-        version, head = state.aggregates.get(aggregate_id, (0, GENESIS_HASH))
+        known = state.aggregates.get(aggregate_id)
+        if known is None and state.assumed is not None:
+            # First sight in a range verified on its own: the merge checks the predecessor.
+            known = (event.originator_version - 1, event.prev_hash)
+            state.assumed.aggregates[aggregate_id] = known
+        version, head = known if known is not None else (0, GENESIS_HASH)
         state.aggregates[aggregate_id] = (event.originator_version, digest)
         if event.originator_version != version + 1:
             return [
@@ -486,7 +667,11 @@ class LedgerVerifier:
                     f"time {event.timestamp.isoformat()}",
                 )
             ]
-        intermediates = [c for c in verified.certificates if c != verified.signer_certificate]
+        # By identity, not `!=` (which costs about 5 µs a certificate): certificates come from
+        # a cache keyed by their DER bytes, so within one signature equal certificates are the
+        # same object (signing._cms_parse.certificate_facts).
+        signer = verified.signer_certificate
+        intermediates = [c for c in verified.certificates if c is not signer]
         try:
             self.validator.validate(verified.signer_certificate, intermediates, event.timestamp)
         except CertificateInvalid as exc:
@@ -546,6 +731,30 @@ def check_outcomes(rule_set: RuleSet, event: LedgerAggregate.Event, step: str | 
     from ledger.controls import recheck_event
 
     return recheck_event(rule_set, event, step)[:1]
+
+
+def _same_full_checks(state: _State, part: _State) -> bool:
+    """Did the range check in full (``--since``) exactly the leaves the serial pass would?"""
+    if state.since_size is None:
+        return True
+    count = len(part.leaves)
+    assumed = min(max(state.since_size - part.leaf_offset, 0), count)
+    actual = min(max(state.since_size - len(state.leaves), 0), count)
+    return assumed == actual
+
+
+_WORKER: list[LedgerVerifier] = []
+
+
+def _start_worker(make: Callable[[], LedgerVerifier]) -> None:
+    """In a worker process: open the ledger once (its caches then serve every range)."""
+    _WORKER.append(make())
+
+
+def _verify_in_worker(bounds: tuple[int, int | None]) -> _RangeResult:
+    result = _WORKER[0].verify_range(*bounds)
+    result.state.event_tokens = {}  # the parent has them
+    return result
 
 
 class _NotLedgerEvent(Exception):

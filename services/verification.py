@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +24,20 @@ from cryptography import x509
 from documents.pdf_verify import PdfVerificationReport, verify_pdf
 from ledger.checkpoints import CheckpointError, SignedCheckpoint
 from ledger.stores import CHAIN_TABLE, persistence_env, postgres_admin_connection
-from ledger.verify import LedgerVerifier, VerificationReport
+from ledger.verify import (
+    PARALLEL_MIN_EVENTS,
+    WORKER_START_METHOD,
+    LedgerVerifier,
+    VerificationReport,
+)
 from ledger.verify_time import WitnessedCheckpoint
 from services.checkpoints import read_witness
 from services.settings import Settings
-from services.station import Station
+from services.station import Station, _make_app
 from signing.errors import InputError, PdfUnreadable
 from signing.pdf_validation import PdfValidationPolicy
+from signing.pki import StationPKI
+from signing.secrets import StationSecrets
 
 __all__ = [
     "VerificationReport",
@@ -86,18 +95,30 @@ def pending_grace(settings: Settings) -> timedelta:
     return timedelta(milliseconds=settings.batch_max_delay_ms, seconds=settings.pending_grace_s)
 
 
+def default_workers() -> int:
+    """All the cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def ledger_verifier(
     station: Station,
     *,
     since: SignedCheckpoint | None = None,
     witnessed: Sequence[WitnessedCheckpoint] = (),
     now: datetime | None = None,
+    workers: int | None = 1,
 ) -> LedgerVerifier:
+    """The station's verifier; with *workers* > 1 (None: all cores, for a ledger big enough to
+    gain from them), ranges of the log are verified in that many worker processes, each opening
+    the station itself."""
+    if workers is not None and workers < 1:
+        raise InputError(f"--workers must be at least 1, not {workers}")
     recorder: Any = station.app.recorder
 
     def select(start: int, limit: int) -> Any:
         return recorder.select_notifications(start, limit)
 
+    count = default_workers() if workers is None else workers
     return LedgerVerifier(
         station.store,
         select,
@@ -107,7 +128,38 @@ def ledger_verifier(
         witnessed=witnessed,
         pending_grace=pending_grace(station.settings),
         now=now,
+        workers=count,
+        worker_verifier=(
+            partial(
+                _worker_verifier,
+                station.settings,
+                since,
+                (station.pki, station.secrets) if WORKER_START_METHOD == "fork" else None,
+            )
+            if count > 1
+            else None
+        ),
+        parallel_min_events=PARALLEL_MIN_EVENTS if workers is None else 0,
     )
+
+
+#: The station a worker process opened: kept open (and referenced) for the process's life.
+_WORKER_STATIONS: list[Station] = []
+
+
+def _worker_verifier(
+    settings: Settings,
+    since: SignedCheckpoint | None,
+    keys: tuple[StationPKI, StationSecrets] | None = None,
+) -> LedgerVerifier:
+    """In a worker process: the station on its own connections. A forked worker has the
+    parent's keys already (*keys*): opening them again costs a scrypt derivation (0.25 s)."""
+    if keys is None:
+        station = Station.open(settings)
+    else:
+        station = Station(settings, keys[0], keys[1], _make_app(settings, keys[1]))
+    _WORKER_STATIONS.append(station)
+    return ledger_verifier(station, since=since)
 
 
 def verify_ledger(
@@ -116,16 +168,21 @@ def verify_ledger(
     since: Path | None = None,
     witness: str | None = None,
     now: datetime | None = None,
+    workers: int | None = None,
 ) -> VerificationReport:
     """Verify the whole ledger; with *since*, consistency with a kept checkpoint and only what
     came after it in full; with *witness* (else ``LEDGER_WITNESS``), against every checkpoint
-    the witness holds."""
+    the witness holds; across *workers* processes (None: all cores)."""
+    if workers is not None and workers < 1:
+        raise InputError(f"--workers must be at least 1, not {workers}")
     checkpoint = read_checkpoint(since) if since is not None else None
     target = settings.witness if witness is None else witness
     witnessed = read_witness(target) if target else []
     require_store(settings)
     with Station.open(settings) as station:
-        return verify_station(station, since=checkpoint, witnessed=witnessed, now=now)
+        return verify_station(
+            station, since=checkpoint, witnessed=witnessed, now=now, workers=workers
+        )
 
 
 def verify_station(
@@ -134,8 +191,10 @@ def verify_station(
     since: SignedCheckpoint | None = None,
     witnessed: Sequence[WitnessedCheckpoint] = (),
     now: datetime | None = None,
+    workers: int | None = 1,
 ) -> VerificationReport:
-    return ledger_verifier(station, since=since, witnessed=witnessed, now=now).verify()
+    verifier = ledger_verifier(station, since=since, witnessed=witnessed, now=now, workers=workers)
+    return verifier.verify()
 
 
 def verify_pdf_file(

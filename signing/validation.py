@@ -39,6 +39,155 @@ class VerifiedSignature:
 # -- verify_detached -----------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Template:
+    """A signature that verified, with the places of what changes from one signature of the same
+    signer to the next: the message-digest and signing-time values and the signature value.
+
+    A signature of the same length whose every other byte is the template's has the same DER
+    structure, element by element: every tag and length octet lies outside those places, which
+    are the contents of primitive elements (an OCTET STRING, a UTCTime, an OCTET STRING). So
+    its parse is the template's with those three contents read from it, exactly; what depends on
+    them (the digest compared with the data, the time read, the value verified with the key) is
+    checked for every signature as before.
+    """
+
+    der: bytes
+    parsed: _cms.SignedData
+    digest: tuple[int, int]  # (offset, length) of the message-digest value's contents
+    time: tuple[int, int]  # of the signing-time value's contents
+    attributes: tuple[int, int]  # of the signed attributes' contents (they hold both)
+    signature: tuple[int, int]  # of the signature value's contents
+    digest_value: _der.Element
+    time_value: _der.Element
+    sid: tuple[int, int]  # (offset, length) of the signer identifier, as encoded
+
+    def parse(self, der: bytes) -> _cms.SignedData | None:
+        """The parse of *der* if it fits the template, else None."""
+        template = self.der
+        (d, dn), (t, tn), (s, sn) = self.digest, self.time, self.signature
+        # The three places in order: digest and time inside the attributes, the value after.
+        first, second = ((d, dn), (t, tn)) if d < t else ((t, tn), (d, dn))
+        (a, an), (b, bn) = first, second
+        if not (
+            der[:a] == template[:a]
+            and der[a + an : b] == template[a + an : b]
+            and der[b + bn : s] == template[b + bn : s]
+            and der[s + sn :] == template[s + sn :]
+        ):
+            return None
+        at, atn = self.attributes
+        signed_attributes = self.parsed.signed_attributes._replace(contents=der[at : at + atn])
+        attributes = dict(self.parsed.attributes)
+        attributes[_cms.MESSAGE_DIGEST] = [self.digest_value._replace(contents=der[d : d + dn])]
+        attributes[_cms.SIGNING_TIME] = [self.time_value._replace(contents=der[t : t + tn])]
+        return self.parsed._replace(
+            attributes=attributes,
+            signed_attributes=signed_attributes,
+            signature=der[s : s + sn],
+        )
+
+
+#: Templates by the signature's length and its signer identifier (the SignerInfo's sid, where
+#: it lies in a signature of that length): one per signer and length, about three lengths a
+#: signer (ECDSA values are 70 to 72 octets).
+_TEMPLATES: dict[tuple[int, bytes], _Template] = {}
+_SID_PLACES: dict[int, list[tuple[int, int]]] = {}  # length -> (offset, length) of sids seen
+_TEMPLATES_MAX = 1024
+_SID_PLACES_MAX = 8
+
+
+def _fitting_template(der: bytes) -> _cms.SignedData | None:
+    """The parse of *der* by the template of an earlier signature of its signer, if one fits."""
+    size = len(der)
+    for at, length in _SID_PLACES.get(size, ()):
+        template = _TEMPLATES.get((size, der[at : at + length]))
+        if template is not None:
+            parsed = template.parse(der)
+            if parsed is not None:
+                return parsed
+    return None
+
+
+def _children(der: bytes, start: int, end: int) -> list[tuple[_der.Element, int]]:
+    """The elements between *start* and *end* of *der*, each with its offset in *der*."""
+    found = []
+    offset = start
+    while offset < end:
+        element, after = _der._read(der, offset, end)
+        found.append((element, offset))
+        offset = after
+    return found
+
+
+def _contents(element: _der.Element, offset: int) -> tuple[int, int]:
+    return offset + len(element.header), len(element.contents)
+
+
+def _template(der: bytes, parsed: _cms.SignedData) -> _Template | None:
+    """The template of a signature that verified (None where its layout is not the usual)."""
+    try:
+        ((outer, at),) = _children(der, 0, len(der))
+        info = _children(der, *_span(outer, at))
+        inner, at = _children(der, *_span(*info[1]))[0]
+        signer_infos, at = _children(der, *_span(inner, at))[-1]
+        ((signer_info, at),) = _children(der, *_span(signer_infos, at))
+        fields = _children(der, *_span(signer_info, at))
+        sid, sid_at = fields[1]
+        attributes, attributes_at = fields[3]
+        signature, signature_at = fields[5]
+        places: dict[bytes, tuple[_der.Element, tuple[int, int]]] = {}
+        for attribute, at in _children(der, *_span(attributes, attributes_at)):
+            oid, values = _children(der, *_span(attribute, at))
+            if oid[0].encoded in (_cms.MESSAGE_DIGEST, _cms.SIGNING_TIME):
+                ((value, value_at),) = _children(der, *_span(*values))
+                if value.constructed:
+                    return None
+                places[oid[0].encoded] = (value, _contents(value, value_at))
+        digest_value, digest = places[_cms.MESSAGE_DIGEST]
+        time_value, time = places[_cms.SIGNING_TIME]
+    except (ValueError, KeyError, IndexError):
+        return None
+    if (
+        signature.contents != parsed.signature
+        or digest_value != _cms.single_value(parsed, _cms.MESSAGE_DIGEST)
+        or time_value != _cms.single_value(parsed, _cms.SIGNING_TIME)
+    ):
+        return None  # not where the parse found them: no template
+    return _Template(
+        der=der,
+        parsed=parsed,
+        digest=digest,
+        time=time,
+        attributes=_contents(attributes, attributes_at),
+        signature=_contents(signature, signature_at),
+        digest_value=digest_value,
+        time_value=time_value,
+        sid=(sid_at, len(sid.encoded)),
+    )
+
+
+def _span(element: _der.Element, offset: int) -> tuple[int, int]:
+    start = offset + len(element.header)
+    return start, start + len(element.contents)
+
+
+def _remember(der: bytes, parsed: _cms.SignedData) -> None:
+    template = _template(der, parsed)
+    if template is None:
+        return
+    if len(_TEMPLATES) >= _TEMPLATES_MAX:
+        _TEMPLATES.clear()
+        _SID_PLACES.clear()
+    at, length = template.sid
+    places = _SID_PLACES.setdefault(len(der), [])
+    if template.sid not in places:
+        if len(places) >= _SID_PLACES_MAX:
+            places.pop(0)
+        places.append(template.sid)
+    _TEMPLATES[(len(der), der[at : at + length])] = template
+
+
 def _parse(signature_der: bytes) -> _cms.SignedData:
     """Steps 1-3: parse, and check the envelope (detached SignedData, one SignerInfo).
 
@@ -133,8 +282,10 @@ def verify_detached(signature_der: bytes, data: bytes) -> VerifiedSignature:
     `signer_certificate` and `certificates` to `CertificateValidator.validate` for that.
     """
     # 1-3. Parse: a detached SignedData of id-data with exactly one SignerInfo that has signed
-    # attributes, each attribute type at most once (RFC 5652 5.1, 5.3).
-    parsed = _parse(signature_der)
+    # attributes, each attribute type at most once (RFC 5652 5.1, 5.3). A signature laid out as
+    # one of the same signer that verified before is read by its template (`_Template`).
+    fitted = _fitting_template(signature_der)
+    parsed = fitted if fitted is not None else _parse(signature_der)
     try:
         # 4. SHA-256 digest (RFC 5754), content-type = id-data (RFC 5652 11.1).
         if _cms.digest_algorithm_name(parsed.digest_algorithm_der) != "sha256":
@@ -172,6 +323,8 @@ def verify_detached(signature_der: bytes, data: bytes) -> VerifiedSignature:
     _check_signature_value(parsed, signature_algorithm, signer)
     if signer.subject_id is None:
         raise SignatureInvalid("the signer certificate has no single subject serialNumber")
+    if fitted is None:
+        _remember(signature_der, parsed)
     return VerifiedSignature(
         signer_certificate=signer.certificate,
         signing_time=signing_time,
