@@ -21,6 +21,7 @@ from typing import Any
 
 from documents.quality_files import write_quality_chart, write_quality_csv
 from ledger.identity import mask_id
+from ledger.personal import mask_phone
 from projections import queries
 from projections.archive_queue import surname_only
 from projections.audit_trail import ordered_steps
@@ -96,7 +97,8 @@ def _envelope(report: str, **body: Any) -> dict[str, Any]:
 
 def mask_personal(key: str, value: Any) -> Any:
     """A value as a report may show it: a ``name`` keeps its first character, an ID number
-    (any ``*id_number*`` key not already ``*_masked``) its first 6; dicts and lists recursively."""
+    (any ``*id_number*`` key not already ``*_masked``) its first 6, a phone number (``phone`` or
+    ``*_phone``) its first 3 and last 4 digits; dicts and lists recursively."""
     if isinstance(value, Mapping):
         return {str(k): mask_personal(str(k), v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -106,6 +108,8 @@ def mask_personal(key: str, value: Any) -> Any:
             return surname_only(value)
         if "id_number" in key and not key.endswith("_masked"):
             return mask_id(value)
+        if key == "phone" or key.endswith("_phone"):
+            return mask_phone(value)
     return value
 
 

@@ -101,7 +101,7 @@ def _reports(day: Day) -> dict[str, list[str]]:
 
 
 @pytest.mark.parametrize("name", list(_reports(Day(Path(), (), "", UUID(int=1)))))
-def test_every_report_prints_json_with_masked_id_numbers_and_names(
+def test_every_report_prints_json_with_masked_id_numbers_names_and_phones(
     day: Day, name: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     document, out = run_json(_reports(day)[name], capsys)
@@ -109,9 +109,13 @@ def test_every_report_prints_json_with_masked_id_numbers_and_names(
     for number, full_name in day.donors:
         assert number not in out, f"clear ID number {number} in the {name} report"
         assert f'"{full_name}"' not in out, f"full name {full_name} in the {name} report"
+    # The demo's phone numbers are 11 digits starting 13; a clear one would appear as a value.
+    assert not re.search(r'"13\d{9}"', out), f"clear phone number in the {name} report"
     values = list(_walk(document))
     masked = [v for k, v in values if k == "id_number_masked"]
     names = [v for k, v in values if k == "name"]
+    phones = [v for k, v in values if k == "phone"]
+    assert all(re.fullmatch(r"13\d\*{4}\d{4}", v) for v in phones), phones
     assert all(re.fullmatch(r"\d{6}\*{12}", v) for v in masked), masked
     assert all(re.fullmatch(r".\*+", v) for v in names), names
     if name.startswith(("donation", "archive")):
