@@ -261,3 +261,41 @@ def test_a_running_stamper_issues_periodic_checkpoints(sqlite_station: Station) 
     assert stored and stored[-1].size == sqlite_station.store.count_chain()
     report = sqlite_station.verifier().verify()
     assert report.ok and report.checkpoints == len(stored)
+
+
+def test_verify_since_a_checkpoint_taken_after_per_event_tokens_passes(
+    sqlite_station: Station, tmp_path: Path
+) -> None:
+    """Events before the checkpoint are not signature-checked by ``--since``; their per-event
+    tokens must not then be reported invalid for want of a verified signature value."""
+    complete(sqlite_station)
+    sqlite_station.app.change_station_setting(
+        sqlite_station.signer("A001"), "timestamp_mode", "per_event", "CAdES-T for this station"
+    )
+    stamper = sqlite_station.stamper()
+    stamper.flush()
+    complete(sqlite_station)
+    stamper.flush()
+    tokens_before = set(sqlite_station.store.select_event_timestamps())
+    kept = SignedCheckpoint.from_json(
+        json.loads(_checkpoint_file(sqlite_station, tmp_path / "cp.json").read_text())
+    )
+    complete(sqlite_station)
+    stamper.flush()
+    assert tokens_before and min(tokens_before) <= kept.size  # tokens fall before the checkpoint
+    report = sqlite_station.verifier(since=kept).verify()
+    assert report.ok, report.issues()[:3]
+    assert report.since_size == kept.size
+    # A token after the checkpoint that is moved onto another new event is still caught.
+    tokens = sqlite_station.store.select_event_timestamps()
+    new = sorted(p for p in tokens if p not in tokens_before)
+    db = sqlite3.connect(sqlite_station.settings.db.removeprefix("sqlite:///"))
+    with db:
+        db.execute(
+            "UPDATE ledger_event_timestamps SET token = ? WHERE position = ?",
+            (tokens[new[0]][0], new[1]),
+        )
+    db.close()
+    report = sqlite_station.verifier(since=kept).verify()
+    assert not report.ok
+    assert report.issues()[0].position == new[1]
