@@ -40,6 +40,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.timestamps
 	$(BIN)/python -m bench.rebuild
 	$(BIN)/python -m bench.verify
+	$(BIN)/python -m bench.forms
+	$(BIN)/python -m bench.archive
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -53,12 +53,14 @@ from bench.common import (
     make_payload,
     make_signers,
     median,
+    metric_line,
     per_call_us,
     pg_dsn,
     pg_server_info,
     pg_unreachable,
     postgres_envs,
     redacted,
+    slug,
     sqlite_envs,
 )
 from ledger.application import LedgerApp
@@ -452,6 +454,18 @@ def report(rows: Sequence[Row], console: Console) -> None:
                     else ""
                 )
             )
+    for row in rows:
+        print(
+            metric_line(
+                f"append_{slug(row.backend)}_{slug(row.workload)}",
+                row.ours,
+                row.plain,
+                anchor_is="plain eventsourcing, same workload, same run",
+                unit=row.unit,
+                goal=row.goal,
+            ),
+            flush=True,
+        )
     console.print("runs (ours | plain -> ratio):", style="dim")
     for r in rows:
         pairs = ", ".join(

@@ -39,6 +39,7 @@ from time import perf_counter
 import bagit
 
 from bench.append import machine
+from bench.common import metric_line
 from bench.forms import build_ledger, quiet
 from documents.package_verify import verify_package
 from projections.eventtime import station_date
@@ -123,6 +124,25 @@ def main() -> None:
         f"projection for a month ({MONTH} donations) at this rate: archive {month / 60:.1f} min "
         f"(goal {GOAL_S / 60:.0f} min: {'met' if month <= GOAL_S else 'NOT met'}), "
         f"verify-package {verify_s / archived * MONTH / 60:.1f} min"
+    )
+    print(
+        metric_line(
+            "archive_donations_per_s",
+            archived / archive_s,
+            archived / forms_s,
+            anchor_is="producing the same donations' forms only (1 core), same run",
+            workers=args.workers,
+            donations=archived,
+        )
+    )
+    print(
+        metric_line(
+            "verify_package_per_s",
+            1 / verify_s,
+            1 / validate_s,
+            anchor_is="bagit validate of the same package, same run (packages per second)",
+            verdict=str(report.verdict),
+        )
     )
 
 

@@ -9,7 +9,9 @@ so that both sides store states of (almost) the same size.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import re
 import secrets
 import statistics
 import tempfile
@@ -38,6 +40,27 @@ PG_DSN_VARIABLES = ("LEDGER_BENCH_PG_DSN", "LEDGER_TEST_PG_DSN")
 
 def median(values: list[float]) -> float:
     return float(statistics.median(values))
+
+
+def metric_line(metric: str, ours: float, anchor: float, **extra: Any) -> str:
+    """The one JSON line a bench prints per metric (issue 12): ``{"metric", "ours", "anchor",
+    "ratio"}`` plus whatever ``extra`` names (units, sizes). ``anchor`` is measured in the same run
+    unless ``extra`` says otherwise (``"anchor_is": "goal"``)."""
+    return json.dumps(
+        {
+            "metric": metric,
+            "ours": round(ours, 3 if abs(ours) < 100 else 1),
+            "anchor": round(anchor, 3 if abs(anchor) < 100 else 1),
+            "ratio": round(ours / anchor, 3) if anchor else None,
+            **extra,
+        },
+        ensure_ascii=False,
+    )
+
+
+def slug(text: str) -> str:
+    """``"all five read models"`` -> ``all_five_read_models``: a metric name's part."""
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
 
 # -- payload ---------------------------------------------------------------------------------------

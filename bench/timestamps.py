@@ -53,7 +53,15 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.append import Ours, machine
-from bench.common import Payload, Signers, make_payload, make_station_pki, median
+from bench.common import (
+    Payload,
+    Signers,
+    make_payload,
+    make_station_pki,
+    median,
+    metric_line,
+    slug,
+)
 from ledger.stores import EvidenceStore, persistence_env
 from ledger.timestamping import BatchPolicy, Stamper, StamperThread
 from ledger.verify import VerificationReport
@@ -395,6 +403,18 @@ def report(figures: Sequence[Figure], repeat: int, console: Console) -> None:
             "n/a" if met is None else ("yes" if met else "[bold red]NO[/]"),
         )
     console.print(table)
+    for f in figures:
+        print(
+            metric_line(
+                f"timestamps_{slug(f.what.split(' (')[0])}",
+                f.ours,
+                f.anchor,
+                anchor_is=f"{f.anchor_label}, same run",
+                unit=f.unit,
+                goal=f.goal,
+            ),
+            flush=True,
+        )
     for f in figures:
         if f.met is False:
             console.print(f"[bold red]MISSED[/] {f.what}: {f.ratio:.2f}x < {f.goal}x")

@@ -45,7 +45,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import SecretStr
 from rich.console import Console
 
-from bench.common import median
+from bench.common import median, metric_line
 from ledger.timestamping import StamperThread
 from ledger.verify import VerificationReport
 from services.demo import DemoDay
@@ -155,18 +155,6 @@ def timed_verify(
         first = report.first_problem
         raise RuntimeError(f"the bench ledger does not verify: {first and first.describe()}")
     return elapsed, report
-
-
-def metric_line(metric: str, ours: float, anchor: float) -> str:
-    return json.dumps(
-        {
-            "metric": metric,
-            "ours": round(ours, 1),
-            "anchor": round(anchor, 1),
-            "ratio": round(ours / anchor, 3),
-        },
-        ensure_ascii=False,
-    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
