@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import psycopg
 import pytest
 from asn1crypto import tsp
 
@@ -33,7 +34,7 @@ from services.verification import verify_station
 from signing.errors import SigningError
 from signing.tsa import TimestampAuthority
 from tests.conftest import make_settings
-from tests.workflow import amend_temperature, complete
+from tests.workflow import amend_temperature, complete, register
 
 ROOT = Path(__file__).resolve().parents[2]
 KILLS = int(os.environ.get("LEDGER_FAULT_KILLS", "40"))
@@ -260,3 +261,173 @@ def test_two_amendments_of_one_field_at_once_one_wins_one_conflicts(
         report = verify_station(station)
         assert report.verdict is not Verdict.FAILED and not report.issues(), report.issues()[:3]
     print(f"\nconcurrent amendments ({backend_db.split(':')[0]}): 1 saved, 1 conflict")
+
+
+# -- the PostgreSQL connection dropped in the middle of a save's transaction ---------------------
+
+DROPS = int(os.environ.get("LEDGER_FAULT_DROPS", "12"))
+
+
+def _schema_of(dsn: str) -> tuple[str, str]:
+    base, _, query = dsn.partition("?schema=")
+    return base, query
+
+
+def _lock_chain_and_catch_a_save(admin: Any, schema: str, timeout: float) -> int:
+    """In the admin's open transaction, lock the chain table, then wait for one of our backends
+    to be blocked on it *inside its save*: it holds the events table lock (its transaction's
+    first statement) and its event rows are inserted, its chain rows are not. Its pid."""
+    from psycopg.sql import SQL, Identifier
+
+    from ledger.stores import CHAIN_TABLE
+
+    admin.execute(
+        SQL("LOCK TABLE {}.{} IN ACCESS EXCLUSIVE MODE").format(
+            Identifier(schema), Identifier(CHAIN_TABLE)
+        )
+    )
+    # pg_stat_activity is a snapshot per transaction: watch it from another session
+    watcher = psycopg.connect(admin.info.dsn, autocommit=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = watcher.execute(
+            "SELECT a.pid FROM pg_stat_activity a WHERE a.wait_event_type = 'Lock' "
+            "AND a.state = 'active' AND a.query ILIKE %s AND EXISTS (SELECT 1 FROM pg_locks l "
+            "WHERE l.pid = a.pid AND l.granted AND l.mode = 'ExclusiveLock' "
+            "AND l.locktype = 'relation')",
+            (f"%INSERT INTO%{schema}%{CHAIN_TABLE}%",),  # the test's own schema: only ours
+        ).fetchall()
+        if rows:
+            watcher.close()
+            return int(rows[0][0])
+        time.sleep(0.005)
+    watcher.close()
+    raise AssertionError("no save reached its chain insert while the chain table was locked")
+
+
+def _events_and_links(station: Station, dsn: str) -> tuple[int, int]:
+    from psycopg.sql import SQL, Identifier
+
+    from ledger.stores import CHAIN_TABLE
+
+    base, schema = _schema_of(dsn)
+    with psycopg.connect(base, autocommit=True) as conn:
+        (events,) = conn.execute(
+            SQL("SELECT count(*) FROM {}.{}").format(
+                Identifier(schema),
+                Identifier(station.app.recorder.events_table_name),  # type: ignore[attr-defined]
+            )
+        ).fetchone() or (0,)
+        (links,) = conn.execute(
+            SQL("SELECT count(*) FROM {}.{}").format(Identifier(schema), Identifier(CHAIN_TABLE))
+        ).fetchone() or (0,)
+    return int(events), int(links)
+
+
+def test_a_connection_dropped_mid_transaction_leaves_all_or_nothing(
+    pg_schema: str, tmp_path: Path
+) -> None:
+    """DROPS times: a save is caught inside its transaction (events inserted, chain rows not)
+    and its server session is terminated; the transaction is rolled back, the recorder retries
+    on a new connection, the save is acknowledged once. Afterwards every acknowledged donation is
+    there once, every event has its chain link (and its signature: verify), the chain verifies."""
+    base, schema = _schema_of(pg_schema)
+    with Station.initialise(make_settings(tmp_path / "home", pg_schema)) as station:
+        events_before, links_before = _events_and_links(station, pg_schema)
+        assert events_before == links_before
+        register(station)  # one save undisturbed: how many events a registration writes
+        per_save = _events_and_links(station, pg_schema)[0] - events_before
+        events_before += per_save
+        acked: list[UUID] = []
+        errors: list[BaseException] = []
+        stop = threading.Event()
+
+        def writer() -> None:
+            try:
+                while not stop.is_set():
+                    acked.append(register(station))
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        thread = threading.Thread(target=writer, daemon=True)
+        thread.start()
+        drops = 0
+        with psycopg.connect(base) as admin:
+            for _ in range(DROPS):
+                done = len(acked)
+                victim = _lock_chain_and_catch_a_save(admin, schema, timeout=30)
+                with psycopg.connect(base, autocommit=True) as killer:
+                    (ended,) = killer.execute(
+                        "SELECT pg_terminate_backend(%s)", (victim,)
+                    ).fetchone() or (False,)
+                assert ended
+                drops += 1
+                admin.commit()  # release the chain table: the retried save goes through
+                deadline = time.monotonic() + 30
+                while len(acked) <= done and not errors and time.monotonic() < deadline:
+                    time.sleep(0.005)
+                assert not errors, errors
+                assert len(acked) > done, "the save whose session was dropped never completed"
+        stop.set()
+        thread.join(timeout=30)
+        assert not errors, errors
+        events, links = _events_and_links(station, pg_schema)
+        assert events == links, "an event without its chain link: a half-written save"
+        # each acknowledged save once, whole; nothing of a dropped attempt
+        assert events - events_before == per_save * len(acked)
+        for donation_id in acked:
+            assert station.app.donation(donation_id).version == 1
+        report = verify_station(station, now=datetime.now(UTC))
+        assert report.verdict is Verdict.PASSED, report.issues()[:3]
+        assert report.events == events
+        register(station)  # the writer's next save succeeds
+    print(
+        f"\nconnection dropped mid-transaction (postgres): {drops} drops survived, "
+        f"{len(acked)} acknowledged saves checked, {report.events} events verified"
+    )
+
+
+def test_a_save_dropped_more_often_than_retried_fails_loudly_and_leaves_nothing(
+    pg_schema: str, tmp_path: Path
+) -> None:
+    """The server ends the session of one save on every attempt: the caller gets the error
+    (not a silent loss), nothing of the save is stored, and the next save succeeds."""
+    from eventsourcing.persistence import OperationalError
+
+    base, schema = _schema_of(pg_schema)
+    with Station.initialise(make_settings(tmp_path / "home", pg_schema)) as station:
+        events_before, _ = _events_and_links(station, pg_schema)
+        outcome: list[object] = []
+
+        def writer() -> None:
+            try:
+                outcome.append(register(station))
+            except BaseException as exc:  # reported below
+                outcome.append(exc)
+
+        thread = threading.Thread(target=writer, daemon=True)
+        drops = 0
+        with psycopg.connect(base) as admin:
+            thread.start()
+            while thread.is_alive() and drops < 20:
+                try:
+                    victim = _lock_chain_and_catch_a_save(admin, schema, timeout=5)
+                except AssertionError:
+                    break  # the writer gave up
+                with psycopg.connect(base, autocommit=True) as killer:
+                    killer.execute("SELECT pg_terminate_backend(%s)", (victim,))
+                drops += 1
+            admin.commit()
+        thread.join(timeout=30)
+        assert len(outcome) == 1 and isinstance(outcome[0], OperationalError), outcome
+        assert "terminat" in str(outcome[0])
+        assert _events_and_links(station, pg_schema) == (
+            events_before,
+            events_before,
+        )  # nothing stored
+        register(station)
+        report = verify_station(station, now=datetime.now(UTC))
+        assert report.verdict is Verdict.PASSED, report.issues()[:3]
+    print(
+        f"\na save dropped {drops} times: refused with {type(outcome[0]).__name__}, nothing stored"
+    )
