@@ -535,7 +535,14 @@ def _build(
     os.replace(staging, final)
     zip_path = None
     if command.zip:
-        zip_path = Path(shutil.make_archive(str(final), "zip", root_dir=out, base_dir=package_id))
+        # under a temporary name, renamed once whole: a full disk leaves no half PACKAGE.zip
+        partial = out / f".{package_id}.zip-partial"
+        try:
+            made = shutil.make_archive(str(partial), "zip", root_dir=out, base_dir=package_id)
+            zip_path = final.with_name(f"{package_id}.zip")
+            os.replace(made, zip_path)
+        finally:
+            Path(f"{partial}.zip").unlink(missing_ok=True)
     report("bag", 1, 1)
 
     # Only now: the ledger says where each donation went.

@@ -11,6 +11,7 @@ import hashlib
 import multiprocessing
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -34,7 +35,7 @@ from services.verification import verify_station
 from signing.errors import SigningError
 from signing.tsa import TimestampAuthority
 from tests.conftest import make_settings
-from tests.workflow import amend_temperature, complete, register
+from tests.workflow import amend_temperature, complete, number_for, register
 
 ROOT = Path(__file__).resolve().parents[2]
 KILLS = int(os.environ.get("LEDGER_FAULT_KILLS", "40"))
@@ -430,4 +431,106 @@ def test_a_save_dropped_more_often_than_retried_fails_loudly_and_leaves_nothing(
         assert report.verdict is Verdict.PASSED, report.issues()[:3]
     print(
         f"\na save dropped {drops} times: refused with {type(outcome[0]).__name__}, nothing stored"
+    )
+
+
+# -- a full disk while writing the forms (PDF) or an archive package ------------------------------
+
+REQUIRE_MOUNT_ENV = "LEDGER_TEST_REQUIRE_MOUNT"
+
+
+def _tmpfs_or_skip() -> None:
+    """A small tmpfs needs root and `unshare -m` (a private mount namespace: nothing stays
+    mounted); skip visibly without them, fail when CI requires it."""
+    reason = ""
+    if shutil.which("unshare") is None:
+        reason = "no unshare (util-linux)"
+    else:
+        probe = subprocess.run(
+            ["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"],
+            capture_output=True,
+            text=True,
+        )
+        if probe.returncode != 0:
+            reason = f"cannot mount a tmpfs in a private namespace: {probe.stderr.strip()}"
+    if reason:
+        if os.environ.get(REQUIRE_MOUNT_ENV) == "1":
+            pytest.fail(f"{REQUIRE_MOUNT_ENV}=1 but {reason}", pytrace=False)
+        pytest.skip(reason)
+
+
+def _ledger_on_a_full_disk(
+    env: dict[str, str], size_kib: int, args: list[str], out: Path, kept: Path
+) -> subprocess.CompletedProcess[str]:
+    """Run ``ledger ARGS`` (which name *out*) with *out* a tmpfs of *size_kib* KiB, in its own
+    mount namespace, then copy what the command left there to *kept*."""
+    out.mkdir()
+    kept.mkdir()
+    ledger = str(Path(sys.executable).with_name("ledger"))
+    script = (
+        'mount -t tmpfs -o size="$1"k tmpfs "$2" || exit 99; shift 2; '
+        '"$@"; rc=$?; cp -a "$OUT/." "$KEPT/"; exit $rc'
+    )
+    return subprocess.run(
+        ["unshare", "-m", "sh", "-c", script, "sh", str(size_kib), str(out), ledger, *args],
+        env={**env, "OUT": str(out), "KEPT": str(kept)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def _assert_one_line_disk_full(result: subprocess.CompletedProcess[str]) -> None:
+    assert result.returncode == 74, (result.returncode, result.stderr[-2000:])
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr[-2000:]
+    assert lines[0].startswith("ledger: error: no space left on the device"), lines
+    assert "Traceback" not in result.stderr
+
+
+def _station_env(tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "LEDGER_DB": f"sqlite:///{tmp_path / 'ledger.sqlite'}",
+        "LEDGER_HOME": str(tmp_path / "home"),
+        "LEDGER_PASSPHRASE": "test-only-passphrase",
+        "LEDGER_STATION_ID": "TEST-01",
+    }
+
+
+def test_a_full_disk_while_writing_the_forms_leaves_no_half_pdf(tmp_path: Path) -> None:
+    """The forms are written on a tmpfs with room for the first PDF and half the second: the
+    command stops in one line (exit 74, no traceback), the PDF written before is whole (it
+    verifies) and nothing else is there, not even a temporary file."""
+    _tmpfs_or_skip()
+    env = _station_env(tmp_path)
+    with Station.initialise(make_settings(tmp_path / "home", env["LEDGER_DB"])) as station:
+        number = number_for(complete(station))
+    ledger = str(Path(sys.executable).with_name("ledger"))
+    roomy = tmp_path / "roomy"
+    made = subprocess.run(
+        [ledger, "forms", number, "--out", str(roomy)], env=env, capture_output=True, text=True
+    )
+    assert made.returncode == 0, made.stderr
+    pdfs = sorted(roomy.glob("*.pdf"), key=lambda p: p.stat().st_mtime_ns)
+    assert len(pdfs) >= 2
+    first, second = pdfs[0].stat().st_size, pdfs[1].stat().st_size
+    size_kib = (first + second // 2) // 1024 + 1
+    full = tmp_path / "full"
+    result = _ledger_on_a_full_disk(
+        env, size_kib, ["forms", number, "--out", str(full)], full, tmp_path / "kept"
+    )
+    _assert_one_line_disk_full(result)
+    left = sorted(p.name for p in (tmp_path / "kept").iterdir())
+    assert left == [pdfs[0].name], left  # the whole first PDF, no half second, no temp file
+    check = subprocess.run(
+        [ledger, "verify-pdf", str(tmp_path / "kept" / pdfs[0].name)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 0, check.stdout[-2000:]
+    print(
+        f"\nfull disk while writing forms: tmpfs {size_kib} KiB, PDFs of {first} and {second} "
+        f"bytes; exit {result.returncode}: {result.stderr.strip()}"
     )
