@@ -7,7 +7,6 @@ Exit codes: 0 success, 1 verification FAILED, 2 bad input or unusable state (one
 from __future__ import annotations
 
 import argparse
-import errno
 import json
 import os
 import sys
@@ -29,6 +28,7 @@ from api.progress import progress_bar
 from ledger.report import Severity, Verdict
 from services import amend, checkpoints, demo, evidence, staff, station_settings, tsa, verification
 from services.bugs import EXIT_BUG, report_bug
+from services.files import disk_full
 from services.settings import Settings
 from services.station import Station
 from services.verification import VerificationReport
@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result: int = args.handler(settings, args)
         return result
     except LedgerError as exc:
-        if _disk_full(exc) is not None:
+        if disk_full(exc) is not None:
             return _report_disk_full(exc)
         print(f"ledger: error: {_one_line(exc)}", file=sys.stderr)
         return 2
@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 141
     except Exception as exc:
-        if _disk_full(exc) is not None:
+        if disk_full(exc) is not None:
             return _report_disk_full(exc)
         where = report_bug(exc, settings.home if settings is not None else None)
         print(
@@ -92,24 +92,11 @@ def _settings() -> Settings:
 
 #: sysexits.h EX_IOERR: an input/output error (here: the disk is full).
 EXIT_IO = 74
-_DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
-
-
-def _disk_full(exc: BaseException) -> OSError | None:
-    """The "no space left" error behind *exc* (itself, or what it was raised from), if any."""
-    seen: BaseException | None = exc
-    for _ in range(8):
-        if seen is None:
-            return None
-        if isinstance(seen, OSError) and seen.errno in _DISK_FULL:
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
 
 
 def _report_disk_full(exc: BaseException) -> int:
     """A full disk is the machine's trouble, not bad input and not a bug: one line, EX_IOERR."""
-    full = _disk_full(exc)
+    full = disk_full(exc)
     where = f" writing {full.filename}" if full is not None and full.filename else ""
     print(
         f"ledger: error: no space left on the device{where}: the command stopped and kept "

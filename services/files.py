@@ -4,9 +4,25 @@ name, and the temporary one is removed when the write fails)."""
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
+
+#: "no space left", "quota exceeded", "file too large": the machine's trouble, not the record's.
+_DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def disk_full(exc: BaseException) -> OSError | None:
+    """The "disk full" error behind *exc* (itself, or what it was raised from), if any."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return None
+        if isinstance(seen, OSError) and seen.errno in _DISK_FULL:
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def write_atomically(path: Path, data: bytes, mode: int = 0o644) -> None:

@@ -534,3 +534,38 @@ def test_a_full_disk_while_writing_the_forms_leaves_no_half_pdf(tmp_path: Path) 
         f"\nfull disk while writing forms: tmpfs {size_kib} KiB, PDFs of {first} and {second} "
         f"bytes; exit {result.returncode}: {result.stderr.strip()}"
     )
+
+
+def test_a_full_disk_while_writing_an_archive_package_leaves_nothing(tmp_path: Path) -> None:
+    """`ledger archive` into a tmpfs too small for the package: one line (exit 74), no package
+    and no staging folder left, the ledger records no archiving; with room, the same command
+    archives the donation."""
+    _tmpfs_or_skip()
+    from tests.integration.test_archive import TODAY
+    from tests.integration.test_archive import _complete as complete_archivable
+
+    env = _station_env(tmp_path)
+    with Station.initialise(make_settings(tmp_path / "home", env["LEDGER_DB"])) as station:
+        complete_archivable(station)
+        events = verify_station(station).events
+    args = ["archive", "--from", str(TODAY), "--to", str(TODAY), "--workers", "1", "--zip"]
+    full = tmp_path / "full"
+    result = _ledger_on_a_full_disk(env, 192, [*args, "--out", str(full)], full, tmp_path / "kept")
+    _assert_one_line_disk_full(result)
+    assert list((tmp_path / "kept").iterdir()) == []  # no package, no .partial, no zip
+    with Station.open(make_settings(tmp_path / "home", env["LEDGER_DB"])) as station:
+        report = verify_station(station)
+        assert report.verdict is not Verdict.FAILED, report.issues()[:3]
+        assert report.events == events  # nothing recorded of the failed archiving
+    ledger = str(Path(sys.executable).with_name("ledger"))
+    roomy = tmp_path / "roomy"
+    made = subprocess.run(
+        [ledger, *args, "--out", str(roomy)], env=env, capture_output=True, text=True
+    )
+    assert made.returncode == 0, made.stderr[-2000:]
+    packages = [p for p in roomy.iterdir() if (p / "bagit.txt").is_file()]
+    assert len(packages) == 1 and (roomy / f"{packages[0].name}.zip").is_file()
+    print(
+        f"\nfull disk while writing an archive package: tmpfs 192 KiB; exit {result.returncode}: "
+        f"{result.stderr.strip()}; with room: {packages[0].name}"
+    )
