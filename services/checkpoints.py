@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING
 
 from ledger.checkpoints import CheckpointError, SignedCheckpoint, sign_checkpoint, store_checkpoint
 from ledger.verify_time import WitnessedCheckpoint
+from services.files import write_atomically
 from signing.errors import InputError, LedgerError
 
 if TYPE_CHECKING:
-    from services.files import write_atomically
     from services.settings import Settings
-from services.station import Station
+    from services.station import Station
 
 __all__ = [
     "WitnessError",
