@@ -569,3 +569,127 @@ def test_a_full_disk_while_writing_an_archive_package_leaves_nothing(tmp_path: P
         f"\nfull disk while writing an archive package: tmpfs 192 KiB; exit {result.returncode}: "
         f"{result.stderr.strip()}; with room: {packages[0].name}"
     )
+
+
+# -- several stations, several writer processes each, on one PostgreSQL server -------------------
+
+STATIONS = ("NORD-01", "SUED-02", "WEST-03")
+WRITERS_PER_STATION = 2
+SAVES_PER_WRITER = int(os.environ.get("LEDGER_FAULT_STATION_SAVES", "10"))
+
+
+def _station_settings(home: Path, db: str, station_id: str) -> Any:
+    from pydantic import SecretStr
+
+    from services.settings import Settings
+
+    return Settings(
+        db=db,
+        home=home,
+        passphrase=SecretStr("test-only-passphrase"),
+        station_id=station_id,
+        station_name=f"Station {station_id}",
+    )
+
+
+def _station_writer(home: str, db: str, station_id: str, ack: str, start: Any) -> None:
+    """One writer process of a station: registrations and consents, each save acknowledged
+    (a line appended to *ack*) once it returned."""
+    with Station.open(_station_settings(Path(home), db, station_id)) as station:
+        assert station.app.station().station_id == station_id
+        start.wait(timeout=120)
+        fd = os.open(ack, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            for _ in range(SAVES_PER_WRITER // 2):
+                donation_id = register(station)
+                os.write(fd, f"{donation_id} 1\n".encode())
+                donor = station.donor_signer(donation_id, fingerprint_verified=True)
+                station.app.sign_consent(
+                    donation_id,
+                    donor,
+                    answers={"recent_illness": False},
+                    consent=True,
+                    fingerprint_verified=True,
+                    donor_certificate_serial=donor.certificate_serial,
+                )
+                os.write(fd, f"{donation_id} 2\n".encode())
+        finally:
+            os.close(fd)
+
+
+@pytest.fixture
+def pg_schemas() -> Iterator[list[str]]:
+    """One schema per station on the test server (the design: a station's ledger is one
+    database or schema), dropped afterwards."""
+    import uuid
+
+    from psycopg.sql import SQL, Identifier
+
+    from tests.conftest import pg_dsn_or_skip
+
+    dsn = pg_dsn_or_skip()
+    schemas = [f"t_{uuid.uuid4().hex[:12]}" for _ in STATIONS]
+    yield [f"{dsn}?schema={s}" for s in schemas]
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for schema in schemas:
+            conn.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(Identifier(schema)))
+
+
+def test_several_stations_and_writers_on_one_postgresql_no_fork_no_lost_save(
+    pg_schemas: list[str], tmp_path: Path
+) -> None:
+    """Three stations (each its own LEDGER_STATION_ID, keys and schema) on one server, two writer
+    processes each, all writing at once. Then per station: every acknowledged save is there, no
+    two events claim one predecessor, the ledger verifies and a checkpoint over it verifies."""
+    from ledger.stores import ChainReader
+
+    homes = {sid: tmp_path / sid for sid in STATIONS}
+    dbs = dict(zip(STATIONS, pg_schemas, strict=True))
+    for sid in STATIONS:
+        Station.initialise(_station_settings(homes[sid], dbs[sid], sid)).close()
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Event()
+    procs = []
+    for sid in STATIONS:
+        for w in range(WRITERS_PER_STATION):
+            ack = str(tmp_path / f"{sid}-{w}.acks")
+            args = (str(homes[sid]), dbs[sid], sid, ack, start)
+            procs.append(ctx.Process(target=_station_writer, args=args))
+    for p in procs:
+        p.start()
+    started = time.monotonic()
+    start.set()
+    for p in procs:
+        p.join(timeout=600)
+        assert p.exitcode == 0, f"writer exited with {p.exitcode}"
+    seconds = time.monotonic() - started
+    counts = []
+    for sid in STATIONS:
+        acked: dict[UUID, int] = {}
+        for w in range(WRITERS_PER_STATION):
+            for donation_id, steps in _acknowledged(tmp_path / f"{sid}-{w}.acks").items():
+                acked[donation_id] = max(acked.get(donation_id, 0), steps)
+        saves = sum(acked.values())
+        assert saves == WRITERS_PER_STATION * SAVES_PER_WRITER, (sid, saves)
+        with Station.open(_station_settings(homes[sid], dbs[sid], sid)) as station:
+            assert station.app.station().station_id == sid
+            for donation_id, steps in acked.items():
+                donation = station.app.donation(donation_id)  # in this station's ledger
+                assert donation.version >= steps and donation.station_id == sid
+            recorder = station.app.recorder
+            assert isinstance(recorder, ChainReader)
+            chain = list(recorder.select_chain(0, 1_000_000))
+            prevs = [link.prev_hash for link in chain]
+            assert len(prevs) == len(set(prevs)), f"{sid}: two events claim one predecessor"
+            assert [link.position for link in chain] == sorted(link.position for link in chain)
+            station.stamper().flush()
+            checkpoint = station.checkpoint()
+            report = verify_station(station, now=datetime.now(UTC) + timedelta(days=1))
+            assert report.verdict is Verdict.PASSED, (sid, report.issues()[:3])
+            assert report.pending == 0 and checkpoint.size == report.events == len(chain)
+            counts.append(f"{sid} {report.events} events / {len(acked)} donations")
+    print(
+        f"\nseveral stations on one PostgreSQL: {len(STATIONS)} stations x "
+        f"{WRITERS_PER_STATION} writer processes x {SAVES_PER_WRITER} saves in {seconds:.0f} s; "
+        f"no fork, no lost save; {'; '.join(counts)}"
+    )
