@@ -25,7 +25,7 @@ from ledger.personal import mask_name
 from ledger.registry import SigningCredential, credential_id_for
 from ledger.rules import StationParameters, load_rule_set, load_station_parameters
 from ledger.signer import CredentialSigner
-from ledger.stores import EvidenceStore, persistence_env, postgres_setup
+from ledger.stores import EvidenceStore, chain_length, persistence_env, postgres_setup
 from ledger.timestamping import BatchPolicy, Stamper
 from ledger.verify import LedgerVerifier
 from services import checkpoints
@@ -98,6 +98,14 @@ class Station:
         now = now or datetime.now(UTC)
         if settings.pki_dir.exists() and any(settings.pki_dir.iterdir()):
             raise WorkflowError(f"{settings.pki_dir} already holds a station PKI")
+        # One station per database or schema: its chain, batches and checkpoints are the
+        # store's. A second station's events in another's chain break its verification.
+        held = chain_length(persistence_env(settings.db))
+        if held:
+            raise WorkflowError(
+                f"LEDGER_DB already holds a ledger of {held} events: give each station its "
+                "own database or schema (postgresql://...?schema=NAME)"
+            )
         settings.home.mkdir(parents=True, exist_ok=True)
         pki = StationPKI.create(
             settings.pki_dir, settings.station_name, settings.passphrase_bytes(), now

@@ -693,3 +693,22 @@ def test_several_stations_and_writers_on_one_postgresql_no_fork_no_lost_save(
         f"{WRITERS_PER_STATION} writer processes x {SAVES_PER_WRITER} saves in {seconds:.0f} s; "
         f"no fork, no lost save; {'; '.join(counts)}"
     )
+
+
+def test_a_second_station_is_refused_on_a_store_that_holds_another_stations_ledger(
+    backend_db: str, tmp_path: Path
+) -> None:
+    """One chain per store: `ledger init` of another station on a store that already holds a
+    ledger is refused before anything is written (before, it wrote its staff certificates into
+    the first station's chain, whose verification then FAILED on the foreign CA)."""
+    from ledger.events import WorkflowError
+
+    with Station.initialise(_station_settings(tmp_path / "a", backend_db, "NORD-01")) as a:
+        register(a)
+        events = verify_station(a).events
+    with pytest.raises(WorkflowError, match="own database or schema"):
+        Station.initialise(_station_settings(tmp_path / "b", backend_db, "SUED-02"))
+    assert not (tmp_path / "b" / "pki").exists()
+    with Station.open(_station_settings(tmp_path / "a", backend_db, "NORD-01")) as a:
+        report = verify_station(a)
+        assert report.verdict is not Verdict.FAILED and report.events == events
