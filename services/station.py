@@ -139,6 +139,11 @@ class Station:
         return station
 
     def close(self) -> None:
+        for signer in self._signers.values():  # token keys: end their PKCS#11 sessions
+            close_key = getattr(signer.credential.private_key, "close", None)
+            if callable(close_key):
+                close_key()
+        self._signers.clear()
         if self._tsa_server is not None:
             self._tsa_server.stop()
             self._tsa_server = None

@@ -125,5 +125,9 @@ def _open(module_path: str, token_label: str, pin: str) -> Any:
     token = _token(module_path, token_label)
     try:
         return token.open(rw=True, user_pin=pin)
+    except pkcs11.UserAlreadyLoggedIn:
+        # PKCS#11 logs in per application, not per session: another key of this process (the
+        # issuing CA's and a staff member's, say) holds the login; this session shares it.
+        return token.open(rw=True)
     except pkcs11.PKCS11Error as exc:
         raise KeyStoreError(f"cannot log in to token {token_label!r}: {exc!r}") from exc

@@ -51,6 +51,8 @@ CRL_VALIDITY = timedelta(days=7)
 TSA_VALIDITY_YEARS = 3
 
 STAFF_PREFIX = "STAFF:"
+#: Marker file: the issuing CA's private key is in a PKCS#11 token, not in issuing.key.pem.
+ISSUING_IN_TOKEN = "issuing.token"
 DONOR_PREFIX = "DONOR:"
 TSA_PREFIX = "TSA:"
 
@@ -156,8 +158,11 @@ class StationPKI:
         now: datetime,
         *,
         algorithm: KeyAlgorithm = EC_P256,
+        issuing_key: SigningPrivateKey | None = None,
     ) -> StationPKI:
-        """Make a new root and issuing CA and write them, keys encrypted, under `directory`."""
+        """Make a new root and issuing CA and write them, keys encrypted, under `directory`.
+        With `issuing_key` (a key in a PKCS#11 token, `signing.pkcs11`) the issuing CA's key is
+        that one and stays where it is: only its certificate is written."""
         if not passphrase:
             raise KeyStoreError("an empty passphrase would leave the CA keys unencrypted")
         if not station_name.strip():
@@ -180,7 +185,8 @@ class StationPKI:
         )
         root = Credential(root_cert, root_key, ())
 
-        issuing_key = algorithm.generate_private_key()
+        if issuing_key is None:
+            issuing_key = algorithm.generate_private_key()
         issuing_name = _name(organization=station_name, common_name=f"{station_name} Issuing CA")
         issuing_cert = _ca_certificate(
             subject=issuing_name,
@@ -194,7 +200,7 @@ class StationPKI:
         issuing = Credential(issuing_cert, issuing_key, (root_cert,))
 
         _write_credential(directory, "root", root, passphrase)
-        _write_credential(directory, "issuing", issuing, passphrase)
+        _write_issuing(directory, issuing, passphrase)
         return cls(
             directory=directory,
             passphrase=passphrase,
@@ -205,13 +211,27 @@ class StationPKI:
 
     @classmethod
     def load(
-        cls, directory: Path, passphrase: bytes, *, algorithm: KeyAlgorithm = EC_P256
+        cls,
+        directory: Path,
+        passphrase: bytes,
+        *,
+        algorithm: KeyAlgorithm = EC_P256,
+        issuing_key: SigningPrivateKey | None = None,
     ) -> StationPKI:
-        """Read a station PKI written by `create`; `algorithm` makes the keys issued from now on."""
+        """Read a station PKI written by `create`; `algorithm` makes the keys issued from now on.
+        `issuing_key`: the issuing CA's key when it is in a token (see `issuing_key_in_token`);
+        it must match the issuing certificate."""
         root_cert = _read_certificate(directory / "root.cert.pem")
         issuing_cert = _read_certificate(directory / "issuing.cert.pem")
         root_key = _read_private_key(directory / "root.key.pem", passphrase, root_cert)
-        issuing_key = _read_private_key(directory / "issuing.key.pem", passphrase, issuing_cert)
+        if issuing_key is not None:
+            _check_key_matches(issuing_key, issuing_cert, "the token (issuing CA)")
+        elif (directory / ISSUING_IN_TOKEN).exists():
+            raise KeyStoreError(
+                "the issuing CA key is in a PKCS#11 token: open it (signing.pkcs11) and pass it"
+            )
+        else:
+            issuing_key = _read_private_key(directory / "issuing.key.pem", passphrase, issuing_cert)
         previous = []
         for cert_path in sorted((directory / "previous").glob("issuing-*.cert.pem")):
             cert = _read_certificate(cert_path)
@@ -228,12 +248,16 @@ class StationPKI:
             previous=tuple(previous),
         )
 
-    def renew_issuing(self, now: datetime) -> x509.Certificate:
+    def renew_issuing(
+        self, now: datetime, *, key: SigningPrivateKey | None = None
+    ) -> x509.Certificate:
         """CA rollover: a new issuing CA key and certificate under the same root; the
         old one moves to ``previous/`` (kept to sign CRLs for the certificates it issued, which
         stay valid, and their signatures with them). Certificates issued from now on come from
         the new CA. The old CA is saved before the new one replaces it: a crash in between leaves
-        the old CA in place and a copy of it in ``previous/``."""
+        the old CA in place and a copy of it in ``previous/``. With `key` (a key in a PKCS#11
+        token) the new CA's key is that one: only its certificate is written, and the file key
+        of the old CA stays only in ``previous/``."""
         now = _second_utc(now)
         old = self._issuing
         root = self._root
@@ -242,7 +266,8 @@ class StationPKI:
         _write_credential(
             previous_dir, f"issuing-{old.certificate.serial_number:x}", old, self._passphrase
         )
-        key = self._algorithm.generate_private_key()
+        if key is None:
+            key = self._algorithm.generate_private_key()
         # A new name per generation ("... Issuing CA 2"): CRLs are matched to their CA by name,
         # and a CRL under our CA's name that its key did not sign is taken as a forgery.
         generation = len(self._previous) + 2
@@ -262,7 +287,7 @@ class StationPKI:
             algorithm=self._algorithm,
         )
         renewed = Credential(certificate, key, (root.certificate,))
-        _write_credential(self._directory, "issuing", renewed, self._passphrase)
+        _write_issuing(self._directory, renewed, self._passphrase)
         self._previous = (*self._previous, old)
         self._issuing = renewed
         return certificate
@@ -272,6 +297,11 @@ class StationPKI:
     @property
     def directory(self) -> Path:
         return self._directory
+
+    @property
+    def issuing_key_in_token(self) -> bool:
+        """Is the issuing CA's key in a PKCS#11 token (no key file)?"""
+        return (self._directory / ISSUING_IN_TOKEN).exists()
 
     @property
     def station_name(self) -> str:
@@ -754,6 +784,25 @@ def _write_credential(
         directory / f"{stem}.cert.pem",
         credential.certificate.public_bytes(serialization.Encoding.PEM),
     )
+
+
+def _write_issuing(directory: Path, issuing: Credential, passphrase: bytes) -> None:
+    """The issuing CA: key (encrypted) and certificate files, or, when its key is in a token,
+    the certificate and the marker ``issuing.token`` (a key file left from before is removed
+    once the certificate is in place; its copy is under ``previous/``)."""
+    from signing.pkcs11 import TokenEcKey
+
+    marker = directory / ISSUING_IN_TOKEN
+    if not isinstance(issuing.private_key, TokenEcKey):
+        _write_credential(directory, "issuing", issuing, passphrase)
+        marker.unlink(missing_ok=True)
+        return
+    _atomic_write(
+        directory / "issuing.cert.pem",
+        issuing.certificate.public_bytes(serialization.Encoding.PEM),
+    )
+    _atomic_write(marker, f"{issuing.certificate.serial_number:x}\n".encode())
+    (directory / "issuing.key.pem").unlink(missing_ok=True)
 
 
 def rewrap_weak_keys(directory: Path, passphrase: bytes) -> list[Path]:

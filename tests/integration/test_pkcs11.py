@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from signing.cms import sign_detached
 from signing.errors import KeyStoreError
 from signing.pkcs11 import TokenEcKey, generate_token_key, open_token_key
-from signing.pki import StationPKI
+from signing.pki import Credential, StationPKI
 from signing.validation import verify_detached
 
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
@@ -228,3 +228,89 @@ def test_the_cli_signs_an_amendment_with_a_staff_key_in_the_token(
     result = subprocess.run(OPENSSL_VERIFY, cwd=out, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "STAFF:P900" in (out / "event.json").read_text()
+
+
+# -- the issuing CA's key in the token -------------------------------------------------------------
+
+
+def _openssl_accepts(pki: StationPKI, credential: Credential, workdir: Path) -> None:
+    """`openssl verify` accepts the staff certificate (root trusted, issuing CA untrusted
+    intermediate) and `openssl cms -verify` a signature made with it."""
+    workdir.mkdir()
+    pem = serialization.Encoding.PEM
+    (workdir / "root.pem").write_bytes(pki.root_certificate.public_bytes(pem))
+    (workdir / "issuing.pem").write_bytes(pki.issuing_certificate.public_bytes(pem))
+    (workdir / "staff.pem").write_bytes(credential.certificate.public_bytes(pem))
+    verified = subprocess.run(
+        [
+            *("openssl", "verify", "-CAfile", "root.pem", "-untrusted", "issuing.pem"),
+            "staff.pem",
+        ],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+    )
+    assert verified.returncode == 0 and "staff.pem: OK" in verified.stdout, verified.stderr
+    event = b'{"actor":"STAFF:N910","topic":"ledger.donation:Donation.CollectionRecorded"}'
+    (workdir / "event.json").write_bytes(event)
+    (workdir / "sig.p7s").write_bytes(sign_detached(event, credential, NOW))
+    (workdir / "chain.pem").write_bytes(pki.chain_pem())
+    cms = subprocess.run(OPENSSL_VERIFY, cwd=workdir, capture_output=True, text=True)
+    assert cms.returncode == 0 and "Verification successful" in cms.stderr, cms.stderr
+
+
+def test_the_issuing_ca_key_in_the_token_certifies_staff_and_openssl_verifies(
+    token: str, tmp_path: Path
+) -> None:
+    """A station whose issuing CA key is made in the token and never leaves it: no key file,
+    the key is not extractable; staff certificates it signs (and its CRL) verify with OpenSSL;
+    reopened later, the PKI needs the token for that key and issues again."""
+    ca_key = generate_token_key(MODULE, token, PIN, "ISSUING-CA")
+    try:
+        pki = StationPKI.create(tmp_path / "pki", "Station Süd", b"pw", NOW, issuing_key=ca_key)
+        assert pki.issuing_key_in_token
+        assert not (tmp_path / "pki" / "issuing.key.pem").exists()
+        assert ca_key._private[pkcs11.Attribute.EXTRACTABLE] is False
+        assert pki.issuing_certificate.public_key() == ca_key.public_key()
+        staff = pki.issue_staff("N910", "Li Na", "collection_nurse", NOW)
+        staff.certificate.verify_directly_issued_by(pki.issuing_certificate)
+        _openssl_accepts(pki, staff, tmp_path / "first")
+        crl = pki.crl(NOW)
+        assert crl.is_signature_valid(ca_key.public_key())
+    finally:
+        ca_key.close()
+    with pytest.raises(KeyStoreError, match="PKCS#11 token"):
+        StationPKI.load(tmp_path / "pki", b"pw")  # no file key to fall back on
+    reopened_key = open_token_key(MODULE, token, PIN, "ISSUING-CA")  # a later command
+    try:
+        reopened = StationPKI.load(tmp_path / "pki", b"pw", issuing_key=reopened_key)
+        again = reopened.issue_staff("N911", "Wang Fang", "collection_nurse", NOW)
+        _openssl_accepts(reopened, again, tmp_path / "again")
+    finally:
+        reopened_key.close()
+
+
+def test_a_rollover_moves_the_issuing_ca_into_the_token_and_old_signatures_still_verify(
+    token: str, tmp_path: Path
+) -> None:
+    pki = StationPKI.create(tmp_path / "pki", "Station West", b"pw", NOW)
+    before = pki.issue_staff("N920", "Zhao Lei", "collection_nurse", NOW)
+    event = b'{"actor":"STAFF:N920"}'
+    old_signature = sign_detached(event, before, NOW)
+    ca_key = generate_token_key(MODULE, token, PIN, "ISSUING-CA-2")
+    try:
+        pki.renew_issuing(NOW, key=ca_key)
+        assert pki.issuing_key_in_token
+        assert not (tmp_path / "pki" / "issuing.key.pem").exists()
+        assert len(list((tmp_path / "pki" / "previous").glob("*.key.pem"))) == 1
+        after = pki.issue_staff("N921", "Sun Li", "collection_nurse", NOW)
+        after.certificate.verify_directly_issued_by(pki.issuing_certificate)
+        _openssl_accepts(pki, after, tmp_path / "after")
+    finally:
+        ca_key.close()
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "event.json").write_bytes(event)
+    (tmp_path / "old" / "sig.p7s").write_bytes(old_signature)
+    (tmp_path / "old" / "chain.pem").write_bytes(pki.chain_pem())
+    old = subprocess.run(OPENSSL_VERIFY, cwd=tmp_path / "old", capture_output=True, text=True)
+    assert old.returncode == 0, old.stderr  # made before the rollover, verifies after it
