@@ -32,7 +32,12 @@ from services import checkpoints
 from services.roster import DEMO_STAFF, SYSTEM_STAFF_ID, StaffMember
 from services.settings import Settings
 from signing.errors import KeyStoreError, LedgerError
-from signing.pki import SigningPrivateKey, StationPKI, subject_serial_number
+from signing.pki import (
+    SigningPrivateKey,
+    StationPKI,
+    issuing_token_label,
+    subject_serial_number,
+)
 from signing.secrets import StationSecrets
 from signing.timestamps import HttpTimeStamper, TimeStamper
 from signing.tsa import TimestampAuthority, TsaServer
@@ -83,9 +88,21 @@ class Station:
             raise StationNotInitialised(
                 f"no station PKI under {settings.pki_dir}: run `ledger init` first"
             )
-        pki = StationPKI.load(settings.pki_dir, settings.passphrase_bytes())
-        secrets = StationSecrets.load(settings.secrets_file, settings.passphrase_bytes())
-        return cls(settings, pki, secrets, _make_app(settings, secrets))
+        label = issuing_token_label(settings.pki_dir)  # the issuing CA key in a token?
+        issuing_key = None
+        if label is not None:
+            issuing_key = _open_token_key(settings, label, "the issuing CA key")
+        try:
+            pki = StationPKI.load(
+                settings.pki_dir, settings.passphrase_bytes(), issuing_key=issuing_key
+            )
+            secrets = StationSecrets.load(settings.secrets_file, settings.passphrase_bytes())
+            return cls(settings, pki, secrets, _make_app(settings, secrets))
+        except BaseException:
+            close_key = getattr(issuing_key, "close", None)
+            if callable(close_key):
+                close_key()
+            raise
 
     @classmethod
     def initialise(
@@ -144,6 +161,7 @@ class Station:
             if callable(close_key):
                 close_key()
         self._signers.clear()
+        self.pki.close()
         if self._tsa_server is not None:
             self._tsa_server.stop()
             self._tsa_server = None
@@ -269,16 +287,7 @@ class Station:
 
     def _token_key(self, staff_id: str) -> SigningPrivateKey:
         """The staff member's key in the PKCS#11 token (LEDGER_PKCS11_MODULE, _TOKEN, _PIN)."""
-        settings = self.settings
-        pin = settings.pkcs11_pin.get_secret_value()
-        if not (settings.pkcs11_module and settings.pkcs11_token and pin):
-            raise KeyStoreError(
-                f"the key of {staff_id} is in a PKCS#11 token: set LEDGER_PKCS11_MODULE, "
-                "LEDGER_PKCS11_TOKEN and LEDGER_PKCS11_PIN"
-            )
-        from signing.pkcs11 import open_token_key  # only stations with a token load python-pkcs11
-
-        return open_token_key(settings.pkcs11_module, settings.pkcs11_token, pin, staff_id)
+        return _open_token_key(self.settings, staff_id, f"the key of {staff_id}")
 
     def _revoked(self, serial_number: int) -> bool:
         entry = self.pki.crl(datetime.now(UTC)).get_revoked_certificate_by_serial_number(
@@ -328,6 +337,20 @@ class Station:
             return recorder.select_notifications(start, limit)
 
         return LedgerVerifier(self.store, select, self.app.mapper, self.validator(), since=since)
+
+
+def _open_token_key(settings: Settings, label: str, what: str) -> SigningPrivateKey:
+    """The key `label` in the PKCS#11 token of the settings (LEDGER_PKCS11_MODULE, _TOKEN,
+    _PIN)."""
+    pin = settings.pkcs11_pin.get_secret_value()
+    if not (settings.pkcs11_module and settings.pkcs11_token and pin):
+        raise KeyStoreError(
+            f"{what} is in a PKCS#11 token: set LEDGER_PKCS11_MODULE, "
+            "LEDGER_PKCS11_TOKEN and LEDGER_PKCS11_PIN"
+        )
+    from signing.pkcs11 import open_token_key  # only stations with a token load python-pkcs11
+
+    return open_token_key(settings.pkcs11_module, settings.pkcs11_token, pin, label)
 
 
 def _make_app(settings: Settings, secrets: StationSecrets) -> LedgerApp:

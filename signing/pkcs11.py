@@ -54,6 +54,11 @@ class TokenEcKey(ec.EllipticCurvePrivateKey):
         return self._public
 
     @property
+    def label(self) -> str:
+        """The key's label in the token (what `open_token_key` finds it by)."""
+        return str(self._private[Attribute.LABEL])
+
+    @property
     def curve(self) -> ec.EllipticCurve:
         return self._public.curve
 

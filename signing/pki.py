@@ -226,9 +226,10 @@ class StationPKI:
         root_key = _read_private_key(directory / "root.key.pem", passphrase, root_cert)
         if issuing_key is not None:
             _check_key_matches(issuing_key, issuing_cert, "the token (issuing CA)")
-        elif (directory / ISSUING_IN_TOKEN).exists():
+        elif (label := issuing_token_label(directory)) is not None:
             raise KeyStoreError(
-                "the issuing CA key is in a PKCS#11 token: open it (signing.pkcs11) and pass it"
+                f"the issuing CA key is {label!r} in a PKCS#11 token: set "
+                "LEDGER_PKCS11_MODULE, LEDGER_PKCS11_TOKEN and LEDGER_PKCS11_PIN"
             )
         else:
             issuing_key = _read_private_key(directory / "issuing.key.pem", passphrase, issuing_cert)
@@ -301,7 +302,14 @@ class StationPKI:
     @property
     def issuing_key_in_token(self) -> bool:
         """Is the issuing CA's key in a PKCS#11 token (no key file)?"""
-        return (self._directory / ISSUING_IN_TOKEN).exists()
+        return issuing_token_label(self._directory) is not None
+
+    def close(self) -> None:
+        """End the PKCS#11 session of a CA key held in a token (file keys: nothing to do)."""
+        for credential in (self._issuing, *self._previous):
+            close_key = getattr(credential.private_key, "close", None)
+            if callable(close_key):
+                close_key()
 
     @property
     def station_name(self) -> str:
@@ -786,6 +794,17 @@ def _write_credential(
     )
 
 
+def issuing_token_label(directory: Path) -> str | None:
+    """The token label of the issuing CA's key when it is in a PKCS#11 token, else None."""
+    marker = directory / ISSUING_IN_TOKEN
+    try:
+        return marker.read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise KeyStoreError(f"cannot read {marker}: {exc}") from exc
+
+
 def _write_issuing(directory: Path, issuing: Credential, passphrase: bytes) -> None:
     """The issuing CA: key (encrypted) and certificate files, or, when its key is in a token,
     the certificate and the marker ``issuing.token`` (a key file left from before is removed
@@ -801,7 +820,7 @@ def _write_issuing(directory: Path, issuing: Credential, passphrase: bytes) -> N
         directory / "issuing.cert.pem",
         issuing.certificate.public_bytes(serialization.Encoding.PEM),
     )
-    _atomic_write(marker, f"{issuing.certificate.serial_number:x}\n".encode())
+    _atomic_write(marker, f"{issuing.private_key.label}\n".encode())
     (directory / "issuing.key.pem").unlink(missing_ok=True)
 
 

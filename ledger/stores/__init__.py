@@ -255,17 +255,17 @@ def chain_length(env: Mapping[str, str]) -> int:
         path = env["SQLITE_DBNAME"]
         if path == ":memory:" or not os.path.exists(path):
             return 0
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        lite = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
-            row = conn.execute(
+            row = lite.execute(
                 "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
                 (CHAIN_TABLE,),
             ).fetchone()
             if not row or not row[0]:
                 return 0
-            return int(conn.execute(f"SELECT count(*) FROM {CHAIN_TABLE}").fetchone()[0])
+            return int(lite.execute(f"SELECT count(*) FROM {CHAIN_TABLE}").fetchone()[0])
         finally:
-            conn.close()
+            lite.close()
     from psycopg.sql import SQL, Identifier
 
     schema = env.get("POSTGRES_SCHEMA", "public")

@@ -12,6 +12,8 @@ from pathlib import Path
 import pkcs11
 import pytest
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from pydantic import SecretStr
 
 from signing.cms import sign_detached
 from signing.errors import KeyStoreError
@@ -314,3 +316,68 @@ def test_a_rollover_moves_the_issuing_ca_into_the_token_and_old_signatures_still
     (tmp_path / "old" / "chain.pem").write_bytes(pki.chain_pem())
     old = subprocess.run(OPENSSL_VERIFY, cwd=tmp_path / "old", capture_output=True, text=True)
     assert old.returncode == 0, old.stderr  # made before the rollover, verifies after it
+
+
+def test_a_station_whose_issuing_ca_key_is_in_the_token_revokes_and_verifies_through_the_cli(
+    token: str,
+    cli_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """After a rollover into the token, the station's commands open the CA key from the token
+    (LEDGER_PKCS11_*): `ledger revoke` signs its CRL there, `ledger verify` passes; without the
+    token settings a command stops in one line."""
+    from api.cli import main
+    from ledger.registry import SigningCredential
+    from services.station import Station
+    from signing.pki import subject_serial_number
+    from tests.conftest import make_settings
+    from tests.workflow import complete
+
+    assert main(["init"]) == 0
+    db = f"sqlite:///{cli_env / 'ledger.sqlite'}"
+    with Station.open(make_settings(cli_env / "home", db)) as station:
+        complete(station)  # signed by staff of the file CA, before the rollover
+        station.pki.renew_issuing(
+            datetime.now(UTC), key=generate_token_key(MODULE, token, PIN, "STATION-CA")
+        )
+        credential = station.pki.issue_staff(
+            "N930", "Zhou Min", "collection_nurse", datetime.now(UTC)
+        )
+        cert = credential.certificate
+        station.app.save(
+            SigningCredential.staff_issued(
+                station.system,
+                format(cert.serial_number, "x"),
+                subject_id=subject_serial_number(cert),
+                name="Zhou Min",
+                role="collection_nurse",
+                not_before=cert.not_valid_before_utc.isoformat(),
+                not_after=cert.not_valid_after_utc.isoformat(),
+                certificate_pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
+            )
+        )
+    assert not (cli_env / "home" / "pki" / "issuing.key.pem").exists()
+    capsys.readouterr()
+    assert main(["verify"]) == 2  # the CA key (CRLs) is in the token, which is not configured
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "LEDGER_PKCS11_MODULE" in err, err
+    monkeypatch.setenv("LEDGER_PKCS11_MODULE", MODULE)
+    monkeypatch.setenv("LEDGER_PKCS11_TOKEN", token)
+    monkeypatch.setenv("LEDGER_PKCS11_PIN", PIN)
+    assert main(["revoke", "N930", "--reason", "left the station"]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["verify", "--json"]) == 0, capsys.readouterr().err
+    import json
+
+    assert json.loads(capsys.readouterr().out)["verdict"] == "PASSED"
+    with Station.open(
+        make_settings(cli_env / "home", db).model_copy(
+            update={"pkcs11_module": MODULE, "pkcs11_token": token, "pkcs11_pin": SecretStr(PIN)}
+        )
+    ) as station:
+        crl = station.pki.crl(datetime.now(UTC))
+        assert crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None
+        issuing_public = station.pki.issuing_certificate.public_key()
+        assert isinstance(issuing_public, ec.EllipticCurvePublicKey)
+        assert crl.is_signature_valid(issuing_public)
