@@ -79,6 +79,7 @@ class Station:
     _signers: dict[str, CredentialSigner] = field(default_factory=dict)
     _tsa_server: TsaServer | None = None
     _timestamper: TimeStamper | None = None
+    _token_keys: list[SigningPrivateKey] = field(default_factory=list)
 
     @classmethod
     def open(cls, settings: Settings) -> Station:
@@ -161,10 +162,15 @@ class Station:
             if callable(close_key):
                 close_key()
         self._signers.clear()
-        self.pki.close()
         if self._tsa_server is not None:
             self._tsa_server.stop()
             self._tsa_server = None
+        for key in self._token_keys:
+            close_key = getattr(key, "close", None)
+            if callable(close_key):
+                close_key()
+        self._token_keys.clear()
+        self.pki.close()
         self.app.close()
 
     def __enter__(self) -> Station:
@@ -209,7 +215,12 @@ class Station:
         return roots
 
     def local_tsa(self) -> TimestampAuthority:
-        return TimestampAuthority(self.pki.load_tsa())
+        label = self.pki.tsa_token_label()  # the TSA key in a PKCS#11 token?
+        if label is None:
+            return TimestampAuthority(self.pki.load_tsa())
+        key = _open_token_key(self.settings, label, "the TSA key")
+        self._token_keys.append(key)  # its session ends with the station
+        return TimestampAuthority(self.pki.load_tsa(key))
 
     def timestamper(self) -> TimeStamper:
         """RFC 3161 over HTTP: the configured TSAs, or the station's own TSA on 127.0.0.1."""

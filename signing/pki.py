@@ -418,14 +418,17 @@ class StationPKI:
             validity=DONOR_VALIDITY,
         )
 
-    def issue_tsa(self, name: str, now: datetime) -> Credential:
+    def issue_tsa(
+        self, name: str, now: datetime, *, key: SigningPrivateKey | None = None
+    ) -> Credential:
         """Issue the local TSA's credential (RFC 3161 2.3) and save it, key encrypted, under tsa/.
 
         Subject CN=`name`, O=station, serialNumber ``TSA:<name as an identifier>``; keyUsage
         digitalSignature and nonRepudiation, and extendedKeyUsage timeStamping alone, both
         critical (RFC 3161 2.3 and OpenSSL's timestamp-signing purpose ask for exactly that).
         Valid for 3 years or until the issuing CA expires, whichever comes first. Issuing again
-        replaces the saved credential.
+        replaces the saved credential. With `key` (a key in a PKCS#11 token) only the
+        certificate is saved, and ``tsa/tsa.token`` names the key's label.
         """
         if not name.strip():
             raise SigningError("the TSA name must not be empty")
@@ -435,7 +438,8 @@ class StationPKI:
         if not issuing.certificate.not_valid_before_utc <= now < ca_not_after:
             raise SigningError(f"the issuing CA is not valid at {now.isoformat()}")
         not_after = min(_add_years(now, TSA_VALIDITY_YEARS), ca_not_after)
-        key = self._algorithm.generate_private_key()
+        if key is None:
+            key = self._algorithm.generate_private_key()
         subject = x509.Name(
             [
                 x509.NameAttribute(NameOID.ORGANIZATION_NAME, self.station_name),
@@ -454,14 +458,27 @@ class StationPKI:
         credential = Credential(certificate, key, self._chain())
         tsa_dir = self._directory / "tsa"
         tsa_dir.mkdir(exist_ok=True)
-        _write_credential(tsa_dir, "tsa", credential, self._passphrase)
+        _write_in_file_or_token(tsa_dir, "tsa", credential, self._passphrase)
         return credential
 
-    def load_tsa(self) -> Credential:
-        """Read the TSA credential saved by `issue_tsa`; `KeyStoreError` if there is none."""
+    def tsa_token_label(self) -> str | None:
+        """The token label of the TSA's key when it is in a PKCS#11 token, else None."""
+        return _token_label(self._directory / "tsa" / "tsa.token")
+
+    def load_tsa(self, key: SigningPrivateKey | None = None) -> Credential:
+        """Read the TSA credential saved by `issue_tsa`; `KeyStoreError` if there is none.
+        `key`: the TSA's key when it is in a token (`tsa_token_label`)."""
         tsa_dir = self._directory / "tsa"
         certificate = _read_certificate(tsa_dir / "tsa.cert.pem")
-        key = _read_private_key(tsa_dir / "tsa.key.pem", self._passphrase, certificate)
+        if key is not None:
+            _check_key_matches(key, certificate, "the token (TSA)")
+        elif (label := self.tsa_token_label()) is not None:
+            raise KeyStoreError(
+                f"the TSA key is {label!r} in a PKCS#11 token: set LEDGER_PKCS11_MODULE, "
+                "LEDGER_PKCS11_TOKEN and LEDGER_PKCS11_PIN"
+            )
+        else:
+            key = _read_private_key(tsa_dir / "tsa.key.pem", self._passphrase, certificate)
         return Credential(certificate, key, self._chain_for(certificate))
 
     def import_pkcs12(self, data: bytes, password: bytes | None) -> Credential:
@@ -796,7 +813,10 @@ def _write_credential(
 
 def issuing_token_label(directory: Path) -> str | None:
     """The token label of the issuing CA's key when it is in a PKCS#11 token, else None."""
-    marker = directory / ISSUING_IN_TOKEN
+    return _token_label(directory / ISSUING_IN_TOKEN)
+
+
+def _token_label(marker: Path) -> str | None:
     try:
         return marker.read_text(encoding="utf-8").strip() or None
     except FileNotFoundError:
@@ -809,19 +829,28 @@ def _write_issuing(directory: Path, issuing: Credential, passphrase: bytes) -> N
     """The issuing CA: key (encrypted) and certificate files, or, when its key is in a token,
     the certificate and the marker ``issuing.token`` (a key file left from before is removed
     once the certificate is in place; its copy is under ``previous/``)."""
+    _write_in_file_or_token(directory, "issuing", issuing, passphrase)
+
+
+def _write_in_file_or_token(
+    directory: Path, stem: str, credential: Credential, passphrase: bytes
+) -> None:
+    """``<stem>.key.pem`` (encrypted) and ``<stem>.cert.pem``; or, when the key is in a PKCS#11
+    token, the certificate and ``<stem>.token`` holding the key's label (a key file from before
+    is removed once the certificate is in place)."""
     from signing.pkcs11 import TokenEcKey
 
-    marker = directory / ISSUING_IN_TOKEN
-    if not isinstance(issuing.private_key, TokenEcKey):
-        _write_credential(directory, "issuing", issuing, passphrase)
+    marker = directory / f"{stem}.token"
+    if not isinstance(credential.private_key, TokenEcKey):
+        _write_credential(directory, stem, credential, passphrase)
         marker.unlink(missing_ok=True)
         return
     _atomic_write(
-        directory / "issuing.cert.pem",
-        issuing.certificate.public_bytes(serialization.Encoding.PEM),
+        directory / f"{stem}.cert.pem",
+        credential.certificate.public_bytes(serialization.Encoding.PEM),
     )
-    _atomic_write(marker, f"{issuing.private_key.label}\n".encode())
-    (directory / "issuing.key.pem").unlink(missing_ok=True)
+    _atomic_write(marker, f"{credential.private_key.label}\n".encode())
+    (directory / f"{stem}.key.pem").unlink(missing_ok=True)
 
 
 def rewrap_weak_keys(directory: Path, passphrase: bytes) -> list[Path]:

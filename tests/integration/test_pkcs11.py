@@ -381,3 +381,62 @@ def test_a_station_whose_issuing_ca_key_is_in_the_token_revokes_and_verifies_thr
         issuing_public = station.pki.issuing_certificate.public_key()
         assert isinstance(issuing_public, ec.EllipticCurvePublicKey)
         assert crl.is_signature_valid(issuing_public)
+
+
+def test_the_local_tsa_signs_with_a_key_in_the_token_and_openssl_ts_verifies(
+    token: str, tmp_path: Path
+) -> None:
+    """The station's TSA key made in the token (only tsa.cert.pem and tsa.token on disk): the
+    station's own TSA stamps the pending events with it, the ledger verifies, and `openssl ts
+    -verify` accepts a token it issued."""
+    import hashlib
+
+    from services.station import Station
+    from services.verification import verify_station
+    from tests.conftest import make_settings
+    from tests.workflow import complete
+
+    settings = make_settings(tmp_path / "home", f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    with Station.initialise(settings) as station:
+        now = datetime.now(UTC)
+        tsa_key = generate_token_key(MODULE, token, PIN, "STATION-TSA")
+        try:
+            station.pki.issue_tsa(f"{settings.station_name} TSA", now, key=tsa_key)
+        finally:
+            tsa_key.close()
+    tsa_dir = tmp_path / "home" / "pki" / "tsa"
+    assert not (tsa_dir / "tsa.key.pem").exists() and (tsa_dir / "tsa.token").is_file()
+    with Station.open(settings) as station, pytest.raises(KeyStoreError, match="LEDGER_PKCS11"):
+        station.local_tsa()  # without the token settings: a clear refusal
+    in_token = settings.model_copy(
+        update={"pkcs11_module": MODULE, "pkcs11_token": token, "pkcs11_pin": SecretStr(PIN)}
+    )
+    with Station.open(in_token) as station:
+        complete(station)
+        assert station.stamper().flush() >= 1
+        report = verify_station(station, now=datetime.now(UTC))
+        assert report.ok and report.pending == 0, report.issues()[:3]
+        data = b"a batch root, say"
+        stamp = station.timestamper().timestamp(hashlib.sha256(data).digest())
+        chain = station.pki.chain_pem()
+    (tmp_path / "batch.bin").write_bytes(data)
+    (tmp_path / "token.der").write_bytes(stamp.der)
+    (tmp_path / "chain.pem").write_bytes(chain)
+    result = subprocess.run(
+        [
+            "openssl",
+            "ts",
+            "-verify",
+            "-data",
+            "batch.bin",
+            "-in",
+            "token.der",
+            "-token_in",
+            "-CAfile",
+            "chain.pem",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0 and "Verification: OK" in result.stdout, result.stderr
