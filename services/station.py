@@ -92,7 +92,7 @@ class Station:
         label = issuing_token_label(settings.pki_dir)  # the issuing CA key in a token?
         issuing_key = None
         if label is not None:
-            issuing_key = _open_token_key(settings, label, "the issuing CA key")
+            issuing_key = open_token_key_of(settings, label, "the issuing CA key")
         try:
             pki = StationPKI.load(
                 settings.pki_dir, settings.passphrase_bytes(), issuing_key=issuing_key
@@ -218,7 +218,7 @@ class Station:
         label = self.pki.tsa_token_label()  # the TSA key in a PKCS#11 token?
         if label is None:
             return TimestampAuthority(self.pki.load_tsa())
-        key = _open_token_key(self.settings, label, "the TSA key")
+        key = open_token_key_of(self.settings, label, "the TSA key")
         self._token_keys.append(key)  # its session ends with the station
         return TimestampAuthority(self.pki.load_tsa(key))
 
@@ -298,7 +298,7 @@ class Station:
 
     def _token_key(self, staff_id: str) -> SigningPrivateKey:
         """The staff member's key in the PKCS#11 token (LEDGER_PKCS11_MODULE, _TOKEN, _PIN)."""
-        return _open_token_key(self.settings, staff_id, f"the key of {staff_id}")
+        return open_token_key_of(self.settings, staff_id, f"the key of {staff_id}")
 
     def _revoked(self, serial_number: int) -> bool:
         entry = self.pki.crl(datetime.now(UTC)).get_revoked_certificate_by_serial_number(
@@ -350,9 +350,9 @@ class Station:
         return LedgerVerifier(self.store, select, self.app.mapper, self.validator(), since=since)
 
 
-def _open_token_key(settings: Settings, label: str, what: str) -> SigningPrivateKey:
+def open_token_key_of(settings: Settings, label: str, what: str) -> SigningPrivateKey:
     """The key `label` in the PKCS#11 token of the settings (LEDGER_PKCS11_MODULE, _TOKEN,
-    _PIN)."""
+    _PIN); *what* names it in the one-line refusal when they are not set."""
     pin = settings.pkcs11_pin.get_secret_value()
     if not (settings.pkcs11_module and settings.pkcs11_token and pin):
         raise KeyStoreError(

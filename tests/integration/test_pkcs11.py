@@ -371,6 +371,8 @@ def test_a_station_whose_issuing_ca_key_is_in_the_token_revokes_and_verifies_thr
     import json
 
     assert json.loads(capsys.readouterr().out)["verdict"] == "PASSED"
+    assert main(["doctor"]) == 0, capsys.readouterr().out  # opens the CA key from the token too
+    capsys.readouterr()
     with Station.open(
         make_settings(cli_env / "home", db).model_copy(
             update={"pkcs11_module": MODULE, "pkcs11_token": token, "pkcs11_pin": SecretStr(PIN)}
@@ -440,3 +442,7 @@ def test_the_local_tsa_signs_with_a_key_in_the_token_and_openssl_ts_verifies(
         text=True,
     )
     assert result.returncode == 0 and "Verification: OK" in result.stdout, result.stderr
+    from services.doctor import Status, diagnose
+
+    tsa_row = next(f for f in diagnose(in_token).findings if f.check == "TSA")
+    assert tsa_row.status is Status.OK, tsa_row  # the doctor asks the TSA whose key is in the token
