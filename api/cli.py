@@ -28,6 +28,7 @@ from api.progress import progress_bar
 from ledger.report import Severity, Verdict
 from services import amend, checkpoints, demo, evidence, staff, station_settings, tsa, verification
 from services.bugs import EXIT_BUG, report_bug
+from services.files import disk_full
 from services.settings import Settings
 from services.station import Station
 from services.verification import VerificationReport
@@ -51,6 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         result: int = args.handler(settings, args)
         return result
     except LedgerError as exc:
+        if disk_full(exc) is not None:
+            return _report_disk_full(exc)
         print(f"ledger: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -64,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 141
     except Exception as exc:
+        if disk_full(exc) is not None:
+            return _report_disk_full(exc)
         where = report_bug(exc, settings.home if settings is not None else None)
         print(
             f"ledger: internal error (a bug, please report it): {type(exc).__name__}: "
@@ -83,6 +88,22 @@ def _settings() -> Settings:
             for e in exc.errors()
         )
         raise InputError(problems) from None
+
+
+#: sysexits.h EX_IOERR: an input/output error (here: the disk is full).
+EXIT_IO = 74
+
+
+def _report_disk_full(exc: BaseException) -> int:
+    """A full disk is the machine's trouble, not bad input and not a bug: one line, EX_IOERR."""
+    full = disk_full(exc)
+    where = f" writing {full.filename}" if full is not None and full.filename else ""
+    print(
+        f"ledger: error: no space left on the device{where}: the command stopped and kept "
+        "nothing half-written; free space and run it again",
+        file=sys.stderr,
+    )
+    return EXIT_IO
 
 
 def _one_line(exc: BaseException) -> str:

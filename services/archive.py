@@ -67,6 +67,7 @@ from projections.archive_queue import ITEMS, surname_only
 from projections.eventtime import iso, recorded_at, station_date
 from projections.runner import Projector, Views
 from services import checkpoints
+from services.files import disk_full
 from services.forms import producer_for
 from services.roster import StaffMember
 from services.settings import Settings
@@ -535,7 +536,14 @@ def _build(
     os.replace(staging, final)
     zip_path = None
     if command.zip:
-        zip_path = Path(shutil.make_archive(str(final), "zip", root_dir=out, base_dir=package_id))
+        # under a temporary name, renamed once whole: a full disk leaves no half PACKAGE.zip
+        partial = out / f".{package_id}.zip-partial"
+        try:
+            made = shutil.make_archive(str(partial), "zip", root_dir=out, base_dir=package_id)
+            zip_path = final.with_name(f"{package_id}.zip")
+            os.replace(made, zip_path)
+        finally:
+            Path(f"{partial}.zip").unlink(missing_ok=True)
     report("bag", 1, 1)
 
     # Only now: the ledger says where each donation went.
@@ -818,6 +826,8 @@ def _prepare(
         # not race each other to cut batches.
         paths = producer_for(station).produce(station, uuid, folder, None, stamp_pending=False)
     except (LedgerError, ValueError, OSError) as exc:
+        if disk_full(exc) is not None:
+            raise  # the machine's trouble, not the record's: stop, do not refuse the donation
         done.problems.append(f"missing form: cannot produce the forms: {exc}")
         return done
     produced = [p.name for p in paths]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from ledger.checkpoints import CheckpointError, SignedCheckpoint, sign_checkpoint, store_checkpoint
 from ledger.verify_time import WitnessedCheckpoint
+from services.files import write_atomically
 from signing.errors import InputError, LedgerError
 
 if TYPE_CHECKING:
@@ -72,11 +72,7 @@ def write_checkpoint_file(path: Path, checkpoint: SignedCheckpoint) -> None:
     """Write the checkpoint JSON atomically (a temporary file in the same folder, renamed)."""
     text = json.dumps(checkpoint.to_json(), indent=2) + "\n"
     try:
-        with tempfile.NamedTemporaryFile(
-            "w", dir=path.parent, prefix=f".{path.name}.", delete=False, encoding="utf-8"
-        ) as handle:
-            handle.write(text)
-        os.replace(handle.name, path)
+        write_atomically(path, text.encode("utf-8"))  # no temporary file left when it fails
     except OSError as exc:
         raise InputError(f"cannot write checkpoint {path}: {exc.strerror or exc}") from exc
 

@@ -32,8 +32,9 @@ from ledger.stores import (
     persistence_env,
 )
 from services.settings import Settings
+from services.station import open_token_key_of
 from signing.errors import LedgerError
-from signing.pki import StationPKI
+from signing.pki import SigningPrivateKey, StationPKI, issuing_token_label
 from signing.timestamps import HttpTimeStamper, TimestampRejected
 from signing.tsa import TimestampAuthority, TsaServer
 from signing.tsp_validation import verify_timestamp_token
@@ -118,6 +119,7 @@ def diagnose(
         findings.append(
             _guarded("staff certificates", lambda: check_staff(pki, now, expiry_window))
         )
+        pki.close()  # a CA key in a token: end its session
     return DoctorReport(tuple(findings))
 
 
@@ -293,7 +295,12 @@ def check_pki(
             None,
         )
     try:
-        pki = StationPKI.load(settings.pki_dir, settings.passphrase_bytes())
+        label = issuing_token_label(settings.pki_dir)  # the issuing CA key in a token?
+        issuing_key = None
+        if label is not None:
+            issuing_key = open_token_key_of(settings, label, "the issuing CA key")
+        passphrase = settings.passphrase_bytes()
+        pki = StationPKI.load(settings.pki_dir, passphrase, issuing_key=issuing_key)
     except (LedgerError, OSError, ValueError) as exc:
         message = " ".join(str(exc).split())
         return (
@@ -343,10 +350,14 @@ def check_tsa(
                 "point LEDGER_TSA_TRUST at a PEM file of TSA trust roots",
             )
     server: TsaServer | None = None
+    tsa_key: SigningPrivateKey | None = None
     urls = settings.tsa_url_list
     try:
         if not urls:
-            server = TsaServer(TimestampAuthority(pki.load_tsa()))
+            label = pki.tsa_token_label()  # the TSA key in a token?
+            if label is not None:
+                tsa_key = open_token_key_of(settings, label, "the TSA key")
+            server = TsaServer(TimestampAuthority(pki.load_tsa(tsa_key)))
             server.start()
             urls = [server.url]
         return _probe_tsas(
@@ -355,6 +366,9 @@ def check_tsa(
     finally:
         if server is not None:
             server.stop()
+        close_key = getattr(tsa_key, "close", None)
+        if callable(close_key):
+            close_key()
 
 
 def _probe_tsas(

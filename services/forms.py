@@ -51,6 +51,7 @@ from ledger.signer import CredentialSigner
 from ledger.stores import Batch
 from ledger.timestamping import inclusion_evidence
 from projections.eventtime import iso, recorded_at
+from services.files import write_atomically
 from services.references import donation_id_for, visit_reference
 from services.settings import Settings
 from services.station import Station
@@ -187,9 +188,7 @@ class FormProducer:
             )
             t2 = time.perf_counter()
             path = out_dir / f"{stem}-{kind.value}.pdf"
-            tmp = path.with_suffix(".pdf.tmp")
-            tmp.write_bytes(signed)
-            tmp.replace(path)
+            write_atomically(path, signed)  # a full disk leaves no half PDF
             paths.append(path)
             self.timings.render += t1 - t0
             self.timings.sign += t2 - t1

@@ -25,14 +25,19 @@ from ledger.personal import mask_name
 from ledger.registry import SigningCredential, credential_id_for
 from ledger.rules import StationParameters, load_rule_set, load_station_parameters
 from ledger.signer import CredentialSigner
-from ledger.stores import EvidenceStore, persistence_env, postgres_setup
+from ledger.stores import EvidenceStore, chain_length, persistence_env, postgres_setup
 from ledger.timestamping import BatchPolicy, Stamper
 from ledger.verify import LedgerVerifier
 from services import checkpoints
 from services.roster import DEMO_STAFF, SYSTEM_STAFF_ID, StaffMember
 from services.settings import Settings
 from signing.errors import KeyStoreError, LedgerError
-from signing.pki import SigningPrivateKey, StationPKI, subject_serial_number
+from signing.pki import (
+    SigningPrivateKey,
+    StationPKI,
+    issuing_token_label,
+    subject_serial_number,
+)
 from signing.secrets import StationSecrets
 from signing.timestamps import HttpTimeStamper, TimeStamper
 from signing.tsa import TimestampAuthority, TsaServer
@@ -74,6 +79,7 @@ class Station:
     _signers: dict[str, CredentialSigner] = field(default_factory=dict)
     _tsa_server: TsaServer | None = None
     _timestamper: TimeStamper | None = None
+    _token_keys: list[SigningPrivateKey] = field(default_factory=list)
 
     @classmethod
     def open(cls, settings: Settings) -> Station:
@@ -83,9 +89,21 @@ class Station:
             raise StationNotInitialised(
                 f"no station PKI under {settings.pki_dir}: run `ledger init` first"
             )
-        pki = StationPKI.load(settings.pki_dir, settings.passphrase_bytes())
-        secrets = StationSecrets.load(settings.secrets_file, settings.passphrase_bytes())
-        return cls(settings, pki, secrets, _make_app(settings, secrets))
+        label = issuing_token_label(settings.pki_dir)  # the issuing CA key in a token?
+        issuing_key = None
+        if label is not None:
+            issuing_key = open_token_key_of(settings, label, "the issuing CA key")
+        try:
+            pki = StationPKI.load(
+                settings.pki_dir, settings.passphrase_bytes(), issuing_key=issuing_key
+            )
+            secrets = StationSecrets.load(settings.secrets_file, settings.passphrase_bytes())
+            return cls(settings, pki, secrets, _make_app(settings, secrets))
+        except BaseException:
+            close_key = getattr(issuing_key, "close", None)
+            if callable(close_key):
+                close_key()
+            raise
 
     @classmethod
     def initialise(
@@ -98,6 +116,14 @@ class Station:
         now = now or datetime.now(UTC)
         if settings.pki_dir.exists() and any(settings.pki_dir.iterdir()):
             raise WorkflowError(f"{settings.pki_dir} already holds a station PKI")
+        # One station per database or schema: its chain, batches and checkpoints are the
+        # store's. A second station's events in another's chain break its verification.
+        held = chain_length(persistence_env(settings.db))
+        if held:
+            raise WorkflowError(
+                f"LEDGER_DB already holds a ledger of {held} events: give each station its "
+                "own database or schema (postgresql://...?schema=NAME)"
+            )
         settings.home.mkdir(parents=True, exist_ok=True)
         pki = StationPKI.create(
             settings.pki_dir, settings.station_name, settings.passphrase_bytes(), now
@@ -131,9 +157,20 @@ class Station:
         return station
 
     def close(self) -> None:
+        for signer in self._signers.values():  # token keys: end their PKCS#11 sessions
+            close_key = getattr(signer.credential.private_key, "close", None)
+            if callable(close_key):
+                close_key()
+        self._signers.clear()
         if self._tsa_server is not None:
             self._tsa_server.stop()
             self._tsa_server = None
+        for key in self._token_keys:
+            close_key = getattr(key, "close", None)
+            if callable(close_key):
+                close_key()
+        self._token_keys.clear()
+        self.pki.close()
         self.app.close()
 
     def __enter__(self) -> Station:
@@ -178,7 +215,12 @@ class Station:
         return roots
 
     def local_tsa(self) -> TimestampAuthority:
-        return TimestampAuthority(self.pki.load_tsa())
+        label = self.pki.tsa_token_label()  # the TSA key in a PKCS#11 token?
+        if label is None:
+            return TimestampAuthority(self.pki.load_tsa())
+        key = open_token_key_of(self.settings, label, "the TSA key")
+        self._token_keys.append(key)  # its session ends with the station
+        return TimestampAuthority(self.pki.load_tsa(key))
 
     def timestamper(self) -> TimeStamper:
         """RFC 3161 over HTTP: the configured TSAs, or the station's own TSA on 127.0.0.1."""
@@ -256,16 +298,7 @@ class Station:
 
     def _token_key(self, staff_id: str) -> SigningPrivateKey:
         """The staff member's key in the PKCS#11 token (LEDGER_PKCS11_MODULE, _TOKEN, _PIN)."""
-        settings = self.settings
-        pin = settings.pkcs11_pin.get_secret_value()
-        if not (settings.pkcs11_module and settings.pkcs11_token and pin):
-            raise KeyStoreError(
-                f"the key of {staff_id} is in a PKCS#11 token: set LEDGER_PKCS11_MODULE, "
-                "LEDGER_PKCS11_TOKEN and LEDGER_PKCS11_PIN"
-            )
-        from signing.pkcs11 import open_token_key  # only stations with a token load python-pkcs11
-
-        return open_token_key(settings.pkcs11_module, settings.pkcs11_token, pin, staff_id)
+        return open_token_key_of(self.settings, staff_id, f"the key of {staff_id}")
 
     def _revoked(self, serial_number: int) -> bool:
         entry = self.pki.crl(datetime.now(UTC)).get_revoked_certificate_by_serial_number(
@@ -315,6 +348,20 @@ class Station:
             return recorder.select_notifications(start, limit)
 
         return LedgerVerifier(self.store, select, self.app.mapper, self.validator(), since=since)
+
+
+def open_token_key_of(settings: Settings, label: str, what: str) -> SigningPrivateKey:
+    """The key `label` in the PKCS#11 token of the settings (LEDGER_PKCS11_MODULE, _TOKEN,
+    _PIN); *what* names it in the one-line refusal when they are not set."""
+    pin = settings.pkcs11_pin.get_secret_value()
+    if not (settings.pkcs11_module and settings.pkcs11_token and pin):
+        raise KeyStoreError(
+            f"{what} is in a PKCS#11 token: set LEDGER_PKCS11_MODULE, "
+            "LEDGER_PKCS11_TOKEN and LEDGER_PKCS11_PIN"
+        )
+    from signing.pkcs11 import open_token_key  # only stations with a token load python-pkcs11
+
+    return open_token_key(settings.pkcs11_module, settings.pkcs11_token, pin, label)
 
 
 def _make_app(settings: Settings, secrets: StationSecrets) -> LedgerApp:

@@ -13,6 +13,7 @@ export the key (`private_bytes`, `private_numbers`) refuses.
 from __future__ import annotations
 
 import hashlib
+import threading
 from typing import Any
 
 import pkcs11
@@ -35,6 +36,7 @@ class TokenEcKey(ec.EllipticCurvePrivateKey):
         self._session = session  # kept open: the key object is valid while its session is
         self._private = private
         self._public = public_key
+        self._lock = threading.Lock()
 
     def sign(
         self,
@@ -44,7 +46,8 @@ class TokenEcKey(ec.EllipticCurvePrivateKey):
         if not isinstance(signature_algorithm.algorithm, hashes.SHA256):
             raise SigningError("the token key signs ECDSA with SHA-256 only")
         digest = hashlib.sha256(bytes(data)).digest()
-        raw = self._private.sign(digest, mechanism=Mechanism.ECDSA)
+        with self._lock:  # one operation at a time on the session (the TSA server's threads)
+            raw = self._private.sign(digest, mechanism=Mechanism.ECDSA)
         half = len(raw) // 2
         return encode_dss_signature(
             int.from_bytes(raw[:half], "big"), int.from_bytes(raw[half:], "big")
@@ -52,6 +55,11 @@ class TokenEcKey(ec.EllipticCurvePrivateKey):
 
     def public_key(self) -> ec.EllipticCurvePublicKey:
         return self._public
+
+    @property
+    def label(self) -> str:
+        """The key's label in the token (what `open_token_key` finds it by)."""
+        return str(self._private[Attribute.LABEL])
 
     @property
     def curve(self) -> ec.EllipticCurve:
@@ -125,5 +133,9 @@ def _open(module_path: str, token_label: str, pin: str) -> Any:
     token = _token(module_path, token_label)
     try:
         return token.open(rw=True, user_pin=pin)
+    except pkcs11.UserAlreadyLoggedIn:
+        # PKCS#11 logs in per application, not per session: another key of this process (the
+        # issuing CA's and a staff member's, say) holds the login; this session shares it.
+        return token.open(rw=True)
     except pkcs11.PKCS11Error as exc:
         raise KeyStoreError(f"cannot log in to token {token_label!r}: {exc!r}") from exc

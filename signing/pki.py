@@ -51,6 +51,8 @@ CRL_VALIDITY = timedelta(days=7)
 TSA_VALIDITY_YEARS = 3
 
 STAFF_PREFIX = "STAFF:"
+#: Marker file: the issuing CA's private key is in a PKCS#11 token, not in issuing.key.pem.
+ISSUING_IN_TOKEN = "issuing.token"
 DONOR_PREFIX = "DONOR:"
 TSA_PREFIX = "TSA:"
 
@@ -156,8 +158,11 @@ class StationPKI:
         now: datetime,
         *,
         algorithm: KeyAlgorithm = EC_P256,
+        issuing_key: SigningPrivateKey | None = None,
     ) -> StationPKI:
-        """Make a new root and issuing CA and write them, keys encrypted, under `directory`."""
+        """Make a new root and issuing CA and write them, keys encrypted, under `directory`.
+        With `issuing_key` (a key in a PKCS#11 token, `signing.pkcs11`) the issuing CA's key is
+        that one and stays where it is: only its certificate is written."""
         if not passphrase:
             raise KeyStoreError("an empty passphrase would leave the CA keys unencrypted")
         if not station_name.strip():
@@ -180,7 +185,8 @@ class StationPKI:
         )
         root = Credential(root_cert, root_key, ())
 
-        issuing_key = algorithm.generate_private_key()
+        if issuing_key is None:
+            issuing_key = algorithm.generate_private_key()
         issuing_name = _name(organization=station_name, common_name=f"{station_name} Issuing CA")
         issuing_cert = _ca_certificate(
             subject=issuing_name,
@@ -194,7 +200,7 @@ class StationPKI:
         issuing = Credential(issuing_cert, issuing_key, (root_cert,))
 
         _write_credential(directory, "root", root, passphrase)
-        _write_credential(directory, "issuing", issuing, passphrase)
+        _write_issuing(directory, issuing, passphrase)
         return cls(
             directory=directory,
             passphrase=passphrase,
@@ -205,13 +211,28 @@ class StationPKI:
 
     @classmethod
     def load(
-        cls, directory: Path, passphrase: bytes, *, algorithm: KeyAlgorithm = EC_P256
+        cls,
+        directory: Path,
+        passphrase: bytes,
+        *,
+        algorithm: KeyAlgorithm = EC_P256,
+        issuing_key: SigningPrivateKey | None = None,
     ) -> StationPKI:
-        """Read a station PKI written by `create`; `algorithm` makes the keys issued from now on."""
+        """Read a station PKI written by `create`; `algorithm` makes the keys issued from now on.
+        `issuing_key`: the issuing CA's key when it is in a token (see `issuing_key_in_token`);
+        it must match the issuing certificate."""
         root_cert = _read_certificate(directory / "root.cert.pem")
         issuing_cert = _read_certificate(directory / "issuing.cert.pem")
         root_key = _read_private_key(directory / "root.key.pem", passphrase, root_cert)
-        issuing_key = _read_private_key(directory / "issuing.key.pem", passphrase, issuing_cert)
+        if issuing_key is not None:
+            _check_key_matches(issuing_key, issuing_cert, "the token (issuing CA)")
+        elif (label := issuing_token_label(directory)) is not None:
+            raise KeyStoreError(
+                f"the issuing CA key is {label!r} in a PKCS#11 token: set "
+                "LEDGER_PKCS11_MODULE, LEDGER_PKCS11_TOKEN and LEDGER_PKCS11_PIN"
+            )
+        else:
+            issuing_key = _read_private_key(directory / "issuing.key.pem", passphrase, issuing_cert)
         previous = []
         for cert_path in sorted((directory / "previous").glob("issuing-*.cert.pem")):
             cert = _read_certificate(cert_path)
@@ -228,12 +249,16 @@ class StationPKI:
             previous=tuple(previous),
         )
 
-    def renew_issuing(self, now: datetime) -> x509.Certificate:
+    def renew_issuing(
+        self, now: datetime, *, key: SigningPrivateKey | None = None
+    ) -> x509.Certificate:
         """CA rollover: a new issuing CA key and certificate under the same root; the
         old one moves to ``previous/`` (kept to sign CRLs for the certificates it issued, which
         stay valid, and their signatures with them). Certificates issued from now on come from
         the new CA. The old CA is saved before the new one replaces it: a crash in between leaves
-        the old CA in place and a copy of it in ``previous/``."""
+        the old CA in place and a copy of it in ``previous/``. With `key` (a key in a PKCS#11
+        token) the new CA's key is that one: only its certificate is written, and the file key
+        of the old CA stays only in ``previous/``."""
         now = _second_utc(now)
         old = self._issuing
         root = self._root
@@ -242,7 +267,8 @@ class StationPKI:
         _write_credential(
             previous_dir, f"issuing-{old.certificate.serial_number:x}", old, self._passphrase
         )
-        key = self._algorithm.generate_private_key()
+        if key is None:
+            key = self._algorithm.generate_private_key()
         # A new name per generation ("... Issuing CA 2"): CRLs are matched to their CA by name,
         # and a CRL under our CA's name that its key did not sign is taken as a forgery.
         generation = len(self._previous) + 2
@@ -262,7 +288,7 @@ class StationPKI:
             algorithm=self._algorithm,
         )
         renewed = Credential(certificate, key, (root.certificate,))
-        _write_credential(self._directory, "issuing", renewed, self._passphrase)
+        _write_issuing(self._directory, renewed, self._passphrase)
         self._previous = (*self._previous, old)
         self._issuing = renewed
         return certificate
@@ -272,6 +298,18 @@ class StationPKI:
     @property
     def directory(self) -> Path:
         return self._directory
+
+    @property
+    def issuing_key_in_token(self) -> bool:
+        """Is the issuing CA's key in a PKCS#11 token (no key file)?"""
+        return issuing_token_label(self._directory) is not None
+
+    def close(self) -> None:
+        """End the PKCS#11 session of a CA key held in a token (file keys: nothing to do)."""
+        for credential in (self._issuing, *self._previous):
+            close_key = getattr(credential.private_key, "close", None)
+            if callable(close_key):
+                close_key()
 
     @property
     def station_name(self) -> str:
@@ -380,14 +418,17 @@ class StationPKI:
             validity=DONOR_VALIDITY,
         )
 
-    def issue_tsa(self, name: str, now: datetime) -> Credential:
+    def issue_tsa(
+        self, name: str, now: datetime, *, key: SigningPrivateKey | None = None
+    ) -> Credential:
         """Issue the local TSA's credential (RFC 3161 2.3) and save it, key encrypted, under tsa/.
 
         Subject CN=`name`, O=station, serialNumber ``TSA:<name as an identifier>``; keyUsage
         digitalSignature and nonRepudiation, and extendedKeyUsage timeStamping alone, both
         critical (RFC 3161 2.3 and OpenSSL's timestamp-signing purpose ask for exactly that).
         Valid for 3 years or until the issuing CA expires, whichever comes first. Issuing again
-        replaces the saved credential.
+        replaces the saved credential. With `key` (a key in a PKCS#11 token) only the
+        certificate is saved, and ``tsa/tsa.token`` names the key's label.
         """
         if not name.strip():
             raise SigningError("the TSA name must not be empty")
@@ -397,7 +438,8 @@ class StationPKI:
         if not issuing.certificate.not_valid_before_utc <= now < ca_not_after:
             raise SigningError(f"the issuing CA is not valid at {now.isoformat()}")
         not_after = min(_add_years(now, TSA_VALIDITY_YEARS), ca_not_after)
-        key = self._algorithm.generate_private_key()
+        if key is None:
+            key = self._algorithm.generate_private_key()
         subject = x509.Name(
             [
                 x509.NameAttribute(NameOID.ORGANIZATION_NAME, self.station_name),
@@ -416,14 +458,27 @@ class StationPKI:
         credential = Credential(certificate, key, self._chain())
         tsa_dir = self._directory / "tsa"
         tsa_dir.mkdir(exist_ok=True)
-        _write_credential(tsa_dir, "tsa", credential, self._passphrase)
+        _write_in_file_or_token(tsa_dir, "tsa", credential, self._passphrase)
         return credential
 
-    def load_tsa(self) -> Credential:
-        """Read the TSA credential saved by `issue_tsa`; `KeyStoreError` if there is none."""
+    def tsa_token_label(self) -> str | None:
+        """The token label of the TSA's key when it is in a PKCS#11 token, else None."""
+        return _token_label(self._directory / "tsa" / "tsa.token")
+
+    def load_tsa(self, key: SigningPrivateKey | None = None) -> Credential:
+        """Read the TSA credential saved by `issue_tsa`; `KeyStoreError` if there is none.
+        `key`: the TSA's key when it is in a token (`tsa_token_label`)."""
         tsa_dir = self._directory / "tsa"
         certificate = _read_certificate(tsa_dir / "tsa.cert.pem")
-        key = _read_private_key(tsa_dir / "tsa.key.pem", self._passphrase, certificate)
+        if key is not None:
+            _check_key_matches(key, certificate, "the token (TSA)")
+        elif (label := self.tsa_token_label()) is not None:
+            raise KeyStoreError(
+                f"the TSA key is {label!r} in a PKCS#11 token: set LEDGER_PKCS11_MODULE, "
+                "LEDGER_PKCS11_TOKEN and LEDGER_PKCS11_PIN"
+            )
+        else:
+            key = _read_private_key(tsa_dir / "tsa.key.pem", self._passphrase, certificate)
         return Credential(certificate, key, self._chain_for(certificate))
 
     def import_pkcs12(self, data: bytes, password: bytes | None) -> Credential:
@@ -754,6 +809,48 @@ def _write_credential(
         directory / f"{stem}.cert.pem",
         credential.certificate.public_bytes(serialization.Encoding.PEM),
     )
+
+
+def issuing_token_label(directory: Path) -> str | None:
+    """The token label of the issuing CA's key when it is in a PKCS#11 token, else None."""
+    return _token_label(directory / ISSUING_IN_TOKEN)
+
+
+def _token_label(marker: Path) -> str | None:
+    try:
+        return marker.read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise KeyStoreError(f"cannot read {marker}: {exc}") from exc
+
+
+def _write_issuing(directory: Path, issuing: Credential, passphrase: bytes) -> None:
+    """The issuing CA: key (encrypted) and certificate files, or, when its key is in a token,
+    the certificate and the marker ``issuing.token`` (a key file left from before is removed
+    once the certificate is in place; its copy is under ``previous/``)."""
+    _write_in_file_or_token(directory, "issuing", issuing, passphrase)
+
+
+def _write_in_file_or_token(
+    directory: Path, stem: str, credential: Credential, passphrase: bytes
+) -> None:
+    """``<stem>.key.pem`` (encrypted) and ``<stem>.cert.pem``; or, when the key is in a PKCS#11
+    token, the certificate and ``<stem>.token`` holding the key's label (a key file from before
+    is removed once the certificate is in place)."""
+    from signing.pkcs11 import TokenEcKey
+
+    marker = directory / f"{stem}.token"
+    if not isinstance(credential.private_key, TokenEcKey):
+        _write_credential(directory, stem, credential, passphrase)
+        marker.unlink(missing_ok=True)
+        return
+    _atomic_write(
+        directory / f"{stem}.cert.pem",
+        credential.certificate.public_bytes(serialization.Encoding.PEM),
+    )
+    _atomic_write(marker, f"{credential.private_key.label}\n".encode())
+    (directory / f"{stem}.key.pem").unlink(missing_ok=True)
 
 
 def rewrap_weak_keys(directory: Path, passphrase: bytes) -> list[Path]:

@@ -6,6 +6,7 @@ chain head only once the transaction holds the write lock.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -243,3 +244,38 @@ def ensure_postgres_schema(env: dict[str, str]) -> None:
     """Create the schema named in *env* (eventsourcing creates tables, not schemas)."""
     with postgres_setup(env):
         pass
+
+
+def chain_length(env: Mapping[str, str]) -> int:
+    """How many events the store of *env* holds (0 when it or its tables do not exist yet),
+    read without building the application (which would create the tables)."""
+    if "SQLITE_DBNAME" in env:
+        import sqlite3
+
+        path = env["SQLITE_DBNAME"]
+        if path == ":memory:" or not os.path.exists(path):
+            return 0
+        lite = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            row = lite.execute(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+                (CHAIN_TABLE,),
+            ).fetchone()
+            if not row or not row[0]:
+                return 0
+            return int(lite.execute(f"SELECT count(*) FROM {CHAIN_TABLE}").fetchone()[0])
+        finally:
+            lite.close()
+    from psycopg.sql import SQL, Identifier
+
+    schema = env.get("POSTGRES_SCHEMA", "public")
+    with postgres_admin_connection(env) as conn:
+        found = conn.execute(
+            "SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}"."{CHAIN_TABLE}"',)
+        ).fetchone()
+        if not found or not found[0]:
+            return 0
+        row = conn.execute(
+            SQL("SELECT count(*) FROM {}.{}").format(Identifier(schema), Identifier(CHAIN_TABLE))
+        ).fetchone()
+    return int(row[0]) if row else 0
