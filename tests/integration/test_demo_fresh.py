@@ -8,6 +8,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -141,7 +142,8 @@ def test_the_demo_books_its_donors_into_slots_and_the_recruiter_calls_some(
     # each booked donor's signed registration names the appointment, which is now registered
     topic = "ledger.donation:Donation.DonorRegistered"
     notes = sqlite_station.app.recorder.select_notifications(1, 10**6, topics=[topic])
-    named = {sqlite_station.app.mapper.to_domain_event(n).appointment_id for n in notes}
+    registered: list[Any] = [sqlite_station.app.mapper.to_domain_event(n) for n in notes]
+    named = {event.appointment_id for event in registered}
     assert set(booked) <= named
     with day.store.transaction() as run:
         states = {r[0] for r in run("SELECT state FROM web_appointments")}
