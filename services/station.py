@@ -317,12 +317,17 @@ class Station:
         return LedgerVerifier(self.store, select, self.app.mapper, self.validator(), since=since)
 
 
+#: The eligibility rule set new events are judged by: version 2 adds the regional donor-history
+#: rules (events recorded under version 1 keep naming it and are verified by it).
+RULE_SET = ("gb18467-2011", "2")
+
+
 def _make_app(settings: Settings, secrets: StationSecrets) -> LedgerApp:
     env = persistence_env(settings.db)
 
     def build() -> LedgerApp:
         return LedgerApp(
-            env, rule_set=load_rule_set(), secrets=secrets, station_id=settings.station_id
+            env, rule_set=load_rule_set(*RULE_SET), secrets=secrets, station_id=settings.station_id
         )
 
     if "SQLITE_DBNAME" in env:
