@@ -257,6 +257,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         ("missing co-signature slots at sealing", summary.missing_slots),
         ("repeat donors", summary.repeat_donors),
         ("booked into a time slot before the day", summary.booked),
+        ("regional donor history checked (local stand-in)", summary.history_checked),
         ("called by the recruiter after the visit", sum(summary.contacted.values())),
     ):
         table.add_row(label, str(value))

@@ -641,15 +641,15 @@ class LedgerApp(Application[UUID]):
                 if now - collected <= timedelta(days=365):
                     count += 1
                     volume += int(values["product_volume_ml"]) + int(values["plasma_ml"])
-        values: dict[str, float | int | None] = {
+        out: dict[str, float | int | None] = {
             "days_since_last_platelet_donation": None if last is None else (now - last).days,
             "platelet_donations_365d_incl_this": count,
             "apheresis_volume_ml_365d_incl_this": volume + 250 + planned_plasma_ml,
         }
         regional = self._get_or_none(history_check_id_for(donation.id), DonorHistoryCheck)
         if regional is not None:  # the provincial answer recorded at registration
-            values.update(regional.regional_values(now.date()))
-        return values
+            out.update(regional.regional_values(now.date()))
+        return out
 
     def _get_or_none(
         self, aggregate_id: UUID, cls: type[TLedgerAggregate]

@@ -31,7 +31,7 @@ from ledger.registry import number_index_id_for
 from ledger.signer import CredentialSigner
 from ledger.timestamping import StamperThread
 from ledger.verify import VerificationReport
-from services import booking, booking_slots
+from services import booking, booking_slots, donor_history
 from services.booking_slots import SlotFull
 from services.checkpoints import default_checkpoint_path, write_checkpoint_file
 from services.forms import producer_for
@@ -84,6 +84,8 @@ DEMO_SCHEDULE = {
 }
 #: Share of the day's donors who booked a slot (the seed reports 84.3% for 2022).
 BOOKED_SHARE = 0.8
+#: Share of the day's donors the regional history reports a donation elsewhere for.
+REGIONAL_SHARE = 0.1
 #: Share of the day's donors the recruiter calls after their visit, for the next donation.
 CONTACTED_SHARE = 0.3
 CONTACT_OUTCOMES = [
@@ -106,6 +108,8 @@ class DemoSummary:
     amendments: int = 0
     missing_slots: int = 0
     repeat_donors: int = 0
+    #: Registrations checked against the regional donor history (the local HTTP stand-in).
+    history_checked: int = 0
     #: Donors booked into a time slot before the day (through a booking channel).
     booked: int = 0
     #: Donors the recruiter (Z001) called after their visit, by outcome.
@@ -169,6 +173,8 @@ class DemoDay:
         #: Booking and recruitment draw from a stream of their own (deterministic by the seed).
         self.side_rng = random.Random(f"{seed}:booking:{salt}")
         self.store = UserStore(station.settings.db)
+        #: The regional donor-history service (set by `run_demo` to the local stand-in).
+        self.region: donor_history.StandInServer | None = None
         #: The day's donors, drawn before the day, and the appointment each booked (or None).
         self.queue: list[tuple[tuple[str, str, str, date], str | None, str]] = []
 
@@ -215,6 +221,12 @@ class DemoDay:
                 except (SlotFull, InputError):
                     appointment = None  # full slot, or already booked today: a walk-in
             self.queue.append((donor, appointment, channel))
+            if self.region is not None and rng.random() < REGIONAL_SHARE:
+                # donated elsewhere in the province 20 to 400 days ago (no interval clash)
+                self.region.records[donor[0]] = {"donations": [{
+                    "date": (self.today - timedelta(days=rng.randint(20, 400))).isoformat(),
+                    "product": rng.choice(["platelets_single", "whole_blood"]),
+                    "site": rng.choice(["温州中心血站", "宁波市中心血站"])}]}  # fmt: skip
 
     def recruit(self) -> None:
         """After the day: the recruiter (Z001) calls some of the day's donors for their next
@@ -274,6 +286,11 @@ class DemoDay:
         )
         if appointment is not None:
             booking.appointment_registered(self.store, appointment)
+        if self.region is not None:
+            source = donor_history.HttpDonorHistorySource(self.region.url)
+            answer = donor_history.ask(source, "resident_id", id_number)
+            donor_history.record_answer(st, answer, donation_id)
+            summary.history_checked += 1
         donor = st.donor_signer(donation_id, fingerprint_verified=rng.random() < 0.9)
         self.current_donor = donor
         app.sign_consent(
@@ -323,6 +340,9 @@ class DemoDay:
         interval = history["days_since_last_platelet_donation"]
         if interval is not None and interval < 14:
             failures.append("interval.platelets.after_platelets")
+        whole_blood = history.get("days_since_last_whole_blood_donation")
+        if whole_blood is not None and whole_blood < 90:
+            failures.append("interval.whole_blood_to_platelets.min")
         overrides = {}
         if failures == ["plt.max"]:
             overrides = {"plt.max": "复测 448 (second analyser), physician approves"}
@@ -482,6 +502,8 @@ def run_demo(settings: Settings, command: RunDemo, progress: DemoProgress | None
     with station:
         started = time.perf_counter()
         day = DemoDay(station, command.seed)
+        region = donor_history.StandInServer().__enter__()
+        day.region = region
         stamping = StamperThread(station.stamper()).start()
         done = 0
 
@@ -490,7 +512,10 @@ def run_demo(settings: Settings, command: RunDemo, progress: DemoProgress | None
             done += 1
             tell("donations", done, command.donations)
 
-        summary = day.run(command.donations, advance)
+        try:
+            summary = day.run(command.donations, advance)
+        finally:
+            region.__exit__()
         stamping.stop(flush=True)
         forms_dir = settings.home / "forms"
         forms = _demo_forms(station, day, forms_dir, tell) if command.forms else 0
