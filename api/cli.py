@@ -277,12 +277,18 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         ("amendments", summary.amendments),
         ("missing co-signature slots at sealing", summary.missing_slots),
         ("repeat donors", summary.repeat_donors),
+        ("booked into a time slot before the day", summary.booked),
+        ("regional donor history checked (local stand-in)", summary.history_checked),
+        ("called by the recruiter after the visit", sum(summary.contacted.values())),
     ):
         table.add_row(label, str(value))
     console.print(table)
     if summary.deferral_reasons:
         reasons = ", ".join(f"{k} x{v}" for k, v in summary.deferral_reasons.most_common())
         console.print(f"Deferral reasons: {reasons}")
+    if summary.contacted:
+        outcomes = ", ".join(f"{k} x{v}" for k, v in sorted(summary.contacted.items()))
+        console.print(f"Recruitment contacts: {outcomes}")
     if run.forms_written:
         console.print(f"Forms: {run.forms_written} signed PDF/A-3b files under {run.forms_dir}")
     console.print(

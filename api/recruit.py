@@ -95,6 +95,9 @@ def register_recruit(subparsers: Any) -> None:
     d.add_argument("--as-of", type=_day, default=None)
     d.add_argument("--json", action="store_true")
     d.set_defaults(handler=cmd_match)
+    r = sub.add_parser("requests", help="matched-recruitment requests and their contacts")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(handler=cmd_requests)
 
 
 def _day(text: str) -> date:
@@ -262,5 +265,22 @@ def cmd_match(settings: Settings, args: argparse.Namespace) -> int:
         d = r.donor
         table.add_row(r.compatibility, r.hla_hpa, d.id_number_masked, d.name, d.abo,
                       str(d.days_since_last), str(d.contacts))  # fmt: skip
+    console.print(table)
+    return 0
+
+
+def cmd_requests(settings: Settings, args: argparse.Namespace) -> int:
+    with Station.open(settings) as station:
+        rows = matching.match_requests(station)
+    if args.json:
+        print(json.dumps([dataclasses.asdict(r) for r in rows], ensure_ascii=False, indent=2))
+        return 0
+    table = Table(title=f"matched-recruitment requests: {len(rows)}")
+    for name in ("request", "requested", "recruiter", "hospital", "patient", "ABO", "contacts"):
+        table.add_column(name)
+    for r in rows:
+        contacts = ", ".join(f"{k} {v}" for k, v in sorted(r.contacts.items()))
+        table.add_row(r.request_id, r.requested_at, r.recruiter, r.hospital,
+                      r.patient_name_masked, r.abo + r.rhd, contacts)  # fmt: skip
     console.print(table)
     return 0

@@ -17,6 +17,7 @@ from eventsourcing.persistence import RecordConflictError, Recording
 from eventsourcing.utils import EnvType
 
 from ledger.donation import Decision, Donation, SlotState, Step
+from ledger.donor_history import DonorHistoryCheck, history_check_id_for
 from ledger.events import (
     ConcurrentChange,
     LedgerAggregate,
@@ -166,6 +167,36 @@ class LedgerApp(Application[UUID]):
         )
         self.save(donor, donation)
         return donation_id
+
+    def record_donor_history(
+        self,
+        donation_id: UUID,
+        signer: Signer,
+        *,
+        source: str,
+        queried_at: str,
+        donations: Sequence[Mapping[str, Any]],
+        deferrals: Sequence[Mapping[str, Any]],
+    ) -> None:
+        """Record the regional service's answer for this donation (once)."""
+        donation = self.donation(donation_id)
+        if self._get_or_none(history_check_id_for(donation_id), DonorHistoryCheck) is not None:
+            raise WorkflowError(f"the regional history of donation {donation_id} is recorded")
+        if Step.ASSESSMENT in donation.steps:
+            raise WorkflowError("the regional history is checked before the eligibility assessment")
+        registration = donation.steps[Step.REGISTRATION]["values"]
+        self.save(
+            DonorHistoryCheck.check(
+                signer,
+                donation_id,
+                donor_ref=str(registration["donor_ref"]),
+                id_number_masked=str(registration["id_number_masked"]),
+                source=source,
+                queried_at=queried_at,
+                donations=donations,
+                deferrals=deferrals,
+            )
+        )
 
     # -- steps ------------------------------------------------------------------------------------
 
@@ -610,11 +641,15 @@ class LedgerApp(Application[UUID]):
                 if now - collected <= timedelta(days=365):
                     count += 1
                     volume += int(values["product_volume_ml"]) + int(values["plasma_ml"])
-        return {
+        out: dict[str, float | int | None] = {
             "days_since_last_platelet_donation": None if last is None else (now - last).days,
             "platelet_donations_365d_incl_this": count,
             "apheresis_volume_ml_365d_incl_this": volume + 250 + planned_plasma_ml,
         }
+        regional = self._get_or_none(history_check_id_for(donation.id), DonorHistoryCheck)
+        if regional is not None:  # the provincial answer recorded at registration
+            out.update(regional.regional_values(now.date()))
+        return out
 
     def _get_or_none(
         self, aggregate_id: UUID, cls: type[TLedgerAggregate]

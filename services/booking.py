@@ -258,6 +258,27 @@ def record_no_show(store: UserStore, command: RecordNoShow, today: date | None =
     return "no_show"
 
 
+def _mark_registered(run: slots.Run, appointment_id: str) -> None:
+    run(
+        "UPDATE web_appointments SET state = 'registered', changed_at = ? WHERE appointment_id = ?",
+        _now(),
+        appointment_id,
+    )
+    slots.withdraw_messages(run, appointment_id)
+
+
+def appointment_registered(store: UserStore, appointment_id: str) -> None:
+    """The donor of a booked appointment arrived and was registered (the signed
+    `DonorRegistered` names the appointment): it leaves the booked state, its pending reminder
+    is withdrawn and its place stays counted."""
+    ensure_tables(store)
+    with store.transaction() as run:
+        rows = run("SELECT state FROM web_appointments WHERE appointment_id = ?", appointment_id)
+        if not rows or rows[0][0] != "booked":
+            raise InputError(f"appointment {appointment_id} is not a booked appointment")
+        _mark_registered(run, appointment_id)
+
+
 # -- slots, calendar, reminders -------------------------------------------------------------
 
 
@@ -493,12 +514,7 @@ def confirm_preregistration(
             command.prereg_id,
         )
         if appointment_id is not None:
-            run(
-                "UPDATE web_appointments SET state = 'registered', changed_at = ? "
-                "WHERE appointment_id = ?",
-                _now(),
-                appointment_id,
-            )
+            _mark_registered(run, appointment_id)
     answered = json.loads(answers)
     return _public(
         command.prereg_id, channel, appointment_id, personal, answered, "confirmed", donation_id

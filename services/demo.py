@@ -31,10 +31,14 @@ from ledger.registry import number_index_id_for
 from ledger.signer import CredentialSigner
 from ledger.timestamping import StamperThread
 from ledger.verify import VerificationReport
+from services import booking, booking_slots, donor_history
+from services.booking_slots import SlotFull
 from services.checkpoints import default_checkpoint_path, write_checkpoint_file
 from services.forms import producer_for
+from services.recruitment import RecordContact, record_contact
 from services.settings import Settings
 from services.station import Station, StationNotInitialised
+from services.users import UserStore
 from services.verification import verify_station
 from signing.errors import InputError
 
@@ -68,6 +72,28 @@ ANSWERS = {
     "travel_malaria_area": False,
     "understood_risks": True,
 }
+#: The slot schedule the demo publishes on a store that has none: hourly slots of 12 places.
+DEMO_SCHEDULE = {
+    "version": "demo-1",
+    "effective_from": "2000-01-01",
+    "weekdays": {
+        day: {f"{hour:02d}:00": 12 for hour in range(8, 17) if hour != 12}
+        for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    },
+    "holidays": {},
+}
+#: Share of the day's donors who booked a slot (the seed reports 84.3% for 2022).
+BOOKED_SHARE = 0.8
+#: Share of the day's donors the regional history reports a donation elsewhere for.
+REGIONAL_SHARE = 0.1
+#: Share of the day's donors the recruiter calls after their visit, for the next donation.
+CONTACTED_SHARE = 0.3
+CONTACT_OUTCOMES = [
+    ("agreed", ""),
+    ("agreed", ""),
+    ("declined", "出差两个月 (away on business)"),
+    ("unreachable", "无人接听 (no answer)"),
+]
 
 
 @dataclass
@@ -82,6 +108,12 @@ class DemoSummary:
     amendments: int = 0
     missing_slots: int = 0
     repeat_donors: int = 0
+    #: Registrations checked against the regional donor history (the local HTTP stand-in).
+    history_checked: int = 0
+    #: Donors booked into a time slot before the day (through a booking channel).
+    booked: int = 0
+    #: Donors the recruiter (Z001) called after their visit, by outcome.
+    contacted: Counter[str] = field(default_factory=Counter)
 
 
 def resident_id(rng: random.Random, birth: date, sex: str) -> str:
@@ -138,6 +170,13 @@ class DemoDay:
         #: Sealed donations and, while this process holds it, the donor's signer (for the forms).
         self.sealed: list[tuple[UUID, CredentialSigner | None]] = []
         self.current_donor: CredentialSigner | None = None
+        #: Booking and recruitment draw from a stream of their own (deterministic by the seed).
+        self.side_rng = random.Random(f"{seed}:booking:{salt}")
+        self.store = UserStore(station.settings.db)
+        #: The regional donor-history service (set by `run_demo` to the local stand-in).
+        self.region: donor_history.StandInServer | None = None
+        #: The day's donors, drawn before the day, and the appointment each booked (or None).
+        self.queue: list[tuple[tuple[str, str, str, date], str | None, str]] = []
 
     def reserve_numbers(self, donations: int) -> None:
         """Move the day's number sequence past any number the ledger already holds (reads only:
@@ -146,11 +185,65 @@ class DemoDay:
 
     def run(self, donations: int, progress: Callable[[], None] | None = None) -> DemoSummary:
         self.reserve_numbers(donations)
+        self.book(donations)
         for _ in range(donations):
             self.one()
             if progress is not None:
                 progress()
+        self.recruit()
         return self.summary
+
+    def book(self, donations: int) -> None:
+        """Before the day: the donors who will come, most of them booked into today's slots
+        through a booking channel (the service the channel endpoints call; capacity counted).
+        A donor already booked today (a repeat donor) or a full day comes without a booking."""
+        rng = self.side_rng
+        with self.store.transaction() as run:
+            booking_slots.ensure_tables(run)
+            if not run("SELECT 1 FROM booking_schedules LIMIT 1"):
+                booking_slots.publish_schedule(run, DEMO_SCHEDULE, "demo")
+        starts = sorted(DEMO_SCHEDULE["weekdays"]["mon"])  # type: ignore[index]
+        for _ in range(donations):
+            donor = self._donor()
+            appointment, channel = None, ""
+            if rng.random() < BOOKED_SHARE:
+                channel = rng.choice(["wechat", "wechat", "baidu", "douyin", "h5"])
+                id_number, _, sex, birth = donor
+                command = booking.BookAppointment(
+                    channel, "resident_id", id_number, sex, birth,  # type: ignore[arg-type]
+                    self.today, slot=rng.choice(starts),
+                )  # fmt: skip
+                try:
+                    appointment = booking.book_appointment(
+                        self.station, self.store, command
+                    ).appointment_id
+                    self.summary.booked += 1
+                except (SlotFull, InputError):
+                    appointment = None  # full slot, or already booked today: a walk-in
+            self.queue.append((donor, appointment, channel))
+            if self.region is not None and rng.random() < REGIONAL_SHARE:
+                # donated elsewhere in the province 20 to 400 days ago (no interval clash)
+                self.region.records[donor[0]] = {"donations": [{
+                    "date": (self.today - timedelta(days=rng.randint(20, 400))).isoformat(),
+                    "product": rng.choice(["platelets_single", "whole_blood"]),
+                    "site": rng.choice(["温州中心血站", "宁波市中心血站"])}]}  # fmt: skip
+
+    def recruit(self) -> None:
+        """After the day: the recruiter (Z001) calls some of the day's donors for their next
+        donation, each call a signed `RecruitmentContacted`."""
+        rng = self.side_rng
+        called: set[str] = set()
+        for (id_number, *_), _, _ in self.queue:
+            if id_number in called or rng.random() >= CONTACTED_SHARE:
+                continue
+            called.add(id_number)
+            outcome, reason = rng.choice(CONTACT_OUTCOMES)
+            record_contact(
+                self.station,
+                RecordContact("Z001", id_number, rng.choice(["phone", "sms", "app"]), outcome,
+                              reason),
+            )  # fmt: skip
+            self.summary.contacted[outcome] += 1
 
     def _donor(self) -> tuple[str, str, str, date]:
         rng = self.rng
@@ -174,9 +267,11 @@ class DemoDay:
         rng, st, app = self.rng, self.station, self.station.app
         summary = self.summary
         summary.donations += 1
-        id_number, name, sex, birth = self._donor()
+        (id_number, name, sex, birth), appointment, booked_via = self.queue[summary.donations - 1]
         channel = rng.choice(["desk", "kiosk", "online", "wechat", "douyin_h5", "online"])
-        registrar = st.signer("C001") if channel == "desk" else st.system
+        if appointment is not None:
+            channel = booking.CHANNELS[booked_via]  # registered at the desk from the booking
+        registrar = st.signer("C001") if channel == "desk" or appointment else st.system
         donation_id = app.register_donor(
             registrar,
             channel=channel,
@@ -187,8 +282,15 @@ class DemoDay:
             birth_date=birth,
             phone=f"13{rng.randrange(10**8, 10**9)}",
             product=rng.choice(["platelets_single", "platelets_double", "platelets_plasma"]),
-            appointment_id=f"APT-{rng.randrange(10**6)}" if rng.random() < 0.84 else None,
+            appointment_id=appointment,
         )
+        if appointment is not None:
+            booking.appointment_registered(self.store, appointment)
+        if self.region is not None:
+            source = donor_history.HttpDonorHistorySource(self.region.url)
+            answer = donor_history.ask(source, "resident_id", id_number)
+            donor_history.record_answer(st, answer, donation_id)
+            summary.history_checked += 1
         donor = st.donor_signer(donation_id, fingerprint_verified=rng.random() < 0.9)
         self.current_donor = donor
         app.sign_consent(
@@ -238,6 +340,9 @@ class DemoDay:
         interval = history["days_since_last_platelet_donation"]
         if interval is not None and interval < 14:
             failures.append("interval.platelets.after_platelets")
+        whole_blood = history.get("days_since_last_whole_blood_donation")
+        if whole_blood is not None and whole_blood < 90:
+            failures.append("interval.whole_blood_to_platelets.min")
         overrides = {}
         if failures == ["plt.max"]:
             overrides = {"plt.max": "复测 448 (second analyser), physician approves"}
@@ -397,6 +502,8 @@ def run_demo(settings: Settings, command: RunDemo, progress: DemoProgress | None
     with station:
         started = time.perf_counter()
         day = DemoDay(station, command.seed)
+        region = donor_history.StandInServer().__enter__()
+        day.region = region
         stamping = StamperThread(station.stamper()).start()
         done = 0
 
@@ -405,7 +512,10 @@ def run_demo(settings: Settings, command: RunDemo, progress: DemoProgress | None
             done += 1
             tell("donations", done, command.donations)
 
-        summary = day.run(command.donations, advance)
+        try:
+            summary = day.run(command.donations, advance)
+        finally:
+            region.__exit__()
         stamping.stop(flush=True)
         forms_dir = settings.home / "forms"
         forms = _demo_forms(station, day, forms_dir, tell) if command.forms else 0

@@ -8,6 +8,7 @@ a match. Only recruitable donors (services.recruitable) are listed.
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date
 from uuid import UUID, uuid4
@@ -15,6 +16,7 @@ from uuid import UUID, uuid4
 from eventsourcing.application import AggregateNotFoundError
 
 from ledger.matching import MatchRequest
+from ledger.recruitment import Recruitment
 from services import recruitable
 from services.staff import staff_signer
 from services.station import Station
@@ -93,3 +95,44 @@ def matched_donors(station: Station, query: MatchQuery) -> list[MatchedDonor]:
         MatchedDonor("abo_identical" if r.abo == request.abo else "abo_other", "not typed", r)
         for r in ranked
     ]
+
+
+@dataclass(frozen=True)
+class MatchRequestRow:
+    request_id: str
+    requested_at: str
+    recruiter: str
+    hospital: str
+    patient_name_masked: str
+    abo: str
+    rhd: str
+    hla: str
+    hpa: str
+    #: Contacts recorded for this request (`RecruitmentContacted` naming it), by outcome.
+    contacts: dict[str, int]
+
+
+def match_requests(station: Station) -> list[MatchRequestRow]:
+    """Every matched-recruitment request, newest first, with the contacts made for it."""
+    from services.recruitment import events_of  # recruitment imports this module
+
+    contacts: dict[str, Counter[str]] = defaultdict(Counter)
+    for contact in events_of(station, Recruitment.RecruitmentContacted):
+        if contact.request_id:
+            contacts[str(contact.request_id)][str(contact.outcome)] += 1
+    rows = [
+        MatchRequestRow(
+            str(e.originator_id),
+            e.timestamp.isoformat(timespec="seconds"),
+            str(e.actor).removeprefix("STAFF:"),
+            e.hospital,
+            e.patient_name_masked,
+            e.abo,
+            e.rhd,
+            e.hla,
+            e.hpa,
+            dict(contacts.get(str(e.originator_id), {})),
+        )
+        for e in events_of(station, MatchRequest.MatchedRecruitmentRequested)
+    ]
+    return sorted(rows, key=lambda r: r.requested_at, reverse=True)

@@ -97,7 +97,8 @@ def record_contact(station: Station, command: RecordContact) -> ContactRecorded:
 # -- statistics --------------------------------------------------------------------------------
 
 
-def _events(station: Station, cls: type) -> Iterator[Any]:
+def events_of(station: Station, cls: type) -> Iterator[Any]:
+    """The events of one type, in ledger order."""
     recorder: Any = station.app.recorder
     mapper = station.app.mapper
     start = 1
@@ -152,18 +153,18 @@ def recruitment_statistics(station: Station, query: RecruitmentStatsQuery) -> Re
     after = datetime.combine(query.end + timedelta(days=1), datetime.min.time(), UTC)
     counts: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     contacts_of: dict[str, list[datetime]] = defaultdict(list)
-    for event in _events(station, Recruitment.RecruitmentContacted):
+    for event in events_of(station, Recruitment.RecruitmentContacted):
         at: datetime = event.timestamp
         contacts_of[event.donor_ref].append(at)
         if first <= at < after:
             recruiter = str(event.actor).removeprefix("STAFF:")
             counts[(at.strftime("%Y-%m"), recruiter)][event.outcome] += 1
     donor_of = {
-        str(e.originator_id): str(e.donor_ref) for e in _events(station, Donation.DonorRegistered)
+        str(e.originator_id): str(e.donor_ref) for e in events_of(station, Donation.DonorRegistered)
     }
     window = timedelta(days=query.window_days)
     collections = recruited = 0
-    for event in _events(station, Donation.ApheresisCollected):
+    for event in events_of(station, Donation.ApheresisCollected):
         at = event.timestamp
         if not first <= at < after:
             continue

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     #: PEM file with the trust roots of third-party TSAs (the station root is always trusted).
     tsa_trust: Path | None = None
     tsa_timeout_s: float = 5.0
+    #: The regional donor-history service (献血史查询), asked at registration when set.
+    donor_history_url: str | None = None
+    donor_history_timeout_s: float = 5.0
     batch_max_events: int = 256
     batch_max_delay_ms: int = 500
     #: A running stamper issues a signed, timestamped checkpoint this often (0: only on demand).

@@ -364,12 +364,17 @@ def open_token_key_of(settings: Settings, label: str, what: str) -> SigningPriva
     return open_token_key(settings.pkcs11_module, settings.pkcs11_token, pin, label)
 
 
+#: The eligibility rule set new events are judged by: version 2 adds the regional donor-history
+#: rules (events recorded under version 1 keep naming it and are verified by it).
+RULE_SET = ("gb18467-2011", "2")
+
+
 def _make_app(settings: Settings, secrets: StationSecrets) -> LedgerApp:
     env = persistence_env(settings.db)
 
     def build() -> LedgerApp:
         return LedgerApp(
-            env, rule_set=load_rule_set(), secrets=secrets, station_id=settings.station_id
+            env, rule_set=load_rule_set(*RULE_SET), secrets=secrets, station_id=settings.station_id
         )
 
     if "SQLITE_DBNAME" in env:

@@ -30,6 +30,7 @@ from ledger.application import PRODUCTS as PRODUCTS  # re-exported for the adapt
 from ledger.donation import Donation, Step
 from ledger.events import WorkflowError as WorkflowError  # re-exported for the adapters
 from ledger.identity import InvalidIdentity, check_declared, validate_id
+from services.donor_history import ask, configured_source, record_answer
 from services.staff import staff_signer
 from services.station import Station
 from signing.errors import InputError
@@ -252,6 +253,11 @@ def register_donation(station: Station, command: RegisterDonation) -> Registered
         raise InputError("the donor's name is required")
     normalised_id(command.id_type, command.id_number, command.sex, command.birth_date)
     signer = staff_signer(station, command.staff_id)
+    source = configured_source(
+        station.settings.donor_history_url, station.settings.donor_history_timeout_s
+    )
+    # The regional service is asked first: when it does not answer, nothing is written.
+    answer = ask(source, command.id_type, command.id_number) if source is not None else None
     # What is left to refuse is the signer's role: a WorkflowError (409), nothing written.
     donation_id = station.app.register_donor(
         signer,
@@ -265,6 +271,8 @@ def register_donation(station: Station, command: RegisterDonation) -> Registered
         product=command.product,
         appointment_id=command.appointment_id,
     )
+    if answer is not None:  # the regional answer, recorded (signed) with the registration
+        record_answer(station, answer, donation_id, command.staff_id)
     return Registered(donation_id)
 
 

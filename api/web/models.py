@@ -133,6 +133,15 @@ class RevocationIn(BaseModel):
     reason: str
 
 
+class MatchRequestIn(BaseModel):
+    hospital: str = Field(min_length=1, max_length=100)
+    patient_name: str = Field(min_length=1, max_length=60)
+    abo: str = Field(description="A, B, O or AB")
+    rhd: str = Field(default="+", description="+ or -")
+    hla: str = Field(default="", max_length=200, description="the patient's HLA type")
+    hpa: str = Field(default="", max_length=200, description="the patient's HPA type")
+
+
 class ContactIn(BaseModel):
     id_type: str = "resident_id"
     id_number: str = Field(min_length=1, max_length=40)

@@ -28,6 +28,7 @@ from services import (
     amend,
     booking,
     booking_report,
+    matching,
     recruitable,
     recruitment,
     staff,
@@ -786,17 +787,81 @@ def staff_record_contact(
     channel: Annotated[str, Form()],
     outcome: Annotated[str, Form()],
     reason: Annotated[str, Form()] = "",
+    request_id: Annotated[str, Form()] = "",
 ) -> Response:
     try:
         if not who.user.staff_id:
             raise InputError(f"user {who.user.username} has no staff certificate")
-        command = recruitment.RecordContact(who.user.staff_id, id_number, channel, outcome, reason)
+        command = recruitment.RecordContact(
+            who.user.staff_id, id_number, channel, outcome, reason, request_id=request_id.strip()
+        )
         done = ctx.call(lambda station: recruitment.record_contact(station, command))
     except LedgerError as exc:
+        if request_id.strip():
+            return matches_page(request, ctx, who, request_id.strip(), str(exc), 400)
         return recruitment_page(request, ctx, who, str(exc), 400)
-    return recruitment_page(
-        request, ctx, who, f"contact with {done.id_number_masked} recorded: {done.outcome}"
-    )
+    said = f"contact with {done.id_number_masked} recorded: {done.outcome}"
+    if request_id.strip():
+        return matches_page(request, ctx, who, request_id.strip(), said)
+    return recruitment_page(request, ctx, who, said)
+
+
+def matches_page(
+    request: Request,
+    ctx: Ctx,
+    who: Caller,
+    request_id: str = "",
+    message: str = "",
+    status_code: int = 200,
+) -> HTMLResponse:
+    """The matched-recruitment requests and, for one of them, the ranked donors."""
+    rows = ctx.call(matching.match_requests)
+    ranked: list[matching.MatchedDonor] = []
+    if request_id:
+        try:
+            query = matching.MatchQuery(request_id)
+            ranked = ctx.call(lambda st: matching.matched_donors(st, query))
+        except LedgerError as exc:
+            message, status_code = str(exc), 400
+    return render(
+        request, "matches.html", who, status_code, requests=rows, ranked=ranked,
+        request_id=request_id, message=message, channels=recruitment.CONTACT_CHANNELS,
+        outcomes=recruitment.OUTCOMES, groups=("A", "B", "O", "AB"),
+    )  # fmt: skip
+
+
+@router.get("/staff/recruitment/matches")
+def staff_matches(request: Request, ctx: Ctx, who: StaffPage, request_id: str = "") -> Response:
+    """Matched recruitment (血小板基因配型招募): the requests, a form for a new one, and the
+    donors ranked for the chosen request (masked) with a contact form that names it."""
+    return matches_page(request, ctx, who, request_id.strip())
+
+
+@router.post("/staff/recruitment/match-requests")
+def staff_request_match(
+    request: Request,
+    ctx: Ctx,
+    who: StaffPage,
+    hospital: Annotated[str, Form()],
+    patient_name: Annotated[str, Form()],
+    abo: Annotated[str, Form()],
+    rhd: Annotated[str, Form()] = "+",
+    hla: Annotated[str, Form()] = "",
+    hpa: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        if not who.user.staff_id:
+            raise InputError(f"user {who.user.username} has no staff certificate")
+        command = matching.RequestMatch(
+            who.user.staff_id, hospital, patient_name, abo, rhd, hla, hpa
+        )
+        done = ctx.call(lambda station: matching.request_match(station, command))
+    except LedgerError as exc:
+        return matches_page(request, ctx, who, "", str(exc), 400)
+    return matches_page(
+        request, ctx, who, done.request_id,
+        f"request for {done.patient_name_masked} ({done.hospital}) recorded",
+    )  # fmt: skip
 
 
 @router.post("/staff/preregistrations/{prereg_id}/confirm")

@@ -125,5 +125,10 @@ def test_a_matched_request_lists_donors_and_takes_contacts(
     number = make_id(date(1985, 3, 4), "F", sequence=14)
     assert main(["recruit", "contact", number, "--staff", "Z001", "--channel", "phone",
                  "--outcome", "agreed", "--request", request_id]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["recruit", "requests", "--json"]) == 0
+    [listed] = json.loads(capsys.readouterr().out)
+    assert listed["request_id"] == request_id and listed["contacts"] == {"agreed": 1}
+    assert listed["patient_name_masked"] == "李*"
     assert main(["recruit", "match", "no-such-request"]) == 2
     assert main(["verify"]) == 0

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -122,3 +123,32 @@ def test_a_command_s_error_is_one_line_without_the_dsa_warning(tmp_path: Path) -
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1, result.stderr
     assert result.stderr.startswith("ledger: error: ") and "DSA" not in result.stderr
+
+
+def test_the_demo_books_its_donors_into_slots_and_the_recruiter_calls_some(
+    sqlite_station: Station,
+) -> None:
+    from services import booking
+    from services.recruitment import RecruitmentStatsQuery, recruitment_statistics
+
+    day = DemoDay(sqlite_station, 3)
+    summary = day.run(10)
+    booked = [appointment for _, appointment, _ in day.queue if appointment is not None]
+    assert summary.booked == len(booked) and 5 <= len(booked) <= 10  # ~80%, by the seed
+    today = datetime.now(UTC).date()
+    slots = booking.booking_calendar(day.store, booking.CalendarQuery(today, 1))
+    assert sum(s.booked for s in slots) == len(booked)
+    assert all(s.booked <= s.capacity for s in slots)
+    # each booked donor's signed registration names the appointment, which is now registered
+    topic = "ledger.donation:Donation.DonorRegistered"
+    notes = sqlite_station.app.recorder.select_notifications(1, 10**6, topics=[topic])
+    registered: list[Any] = [sqlite_station.app.mapper.to_domain_event(n) for n in notes]
+    named = {event.appointment_id for event in registered}
+    assert set(booked) <= named
+    with day.store.transaction() as run:
+        states = {r[0] for r in run("SELECT state FROM web_appointments")}
+    assert states == {"registered"}
+    contacts = sum(summary.contacted.values())
+    assert contacts >= 1
+    stats = recruitment_statistics(sqlite_station, RecruitmentStatsQuery(today, today))
+    assert sum(r.contacts for r in stats.rows if r.recruiter == "Z001") == contacts

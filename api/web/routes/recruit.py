@@ -9,8 +9,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from api.web.auth import Caller, Ctx, Staff, require, signing_staff
-from api.web.models import ContactIn
-from services import recruitable, recruitment
+from api.web.models import ContactIn, MatchRequestIn
+from services import matching, recruitable, recruitment
 
 router = APIRouter()
 StaffOrQuality = Annotated[Caller, Depends(require("staff", "quality"))]
@@ -61,3 +61,30 @@ def recruitable_donors(
     query = recruitable.RecruitableQuery(as_of, donor_type, station, last_from, last_to, abo)
     rows = ctx.call(lambda st: recruitable.recruitable_donors(st, query))
     return [dataclasses.asdict(r) for r in rows]
+
+
+@router.post("/recruitment/match-requests", status_code=201, tags=["recruitment"])
+def request_match(ctx: Ctx, who: Staff, body: MatchRequestIn) -> dict[str, Any]:
+    """A hospital's matched-recruitment request for a named patient, signed by the recruiter
+    who records it (`MatchedRecruitmentRequested`; the patient kept surname-only)."""
+    command = matching.RequestMatch(
+        signing_staff(who), body.hospital, body.patient_name, body.abo, body.rhd, body.hla,
+        body.hpa,
+    )  # fmt: skip
+    return dataclasses.asdict(ctx.call(lambda station: matching.request_match(station, command)))
+
+
+@router.get("/recruitment/match-requests", tags=["recruitment"])
+def match_requests(ctx: Ctx, who: Staff) -> list[dict[str, Any]]:
+    """Every matched-recruitment request, newest first, with the contacts made for it."""
+    return [dataclasses.asdict(r) for r in ctx.call(matching.match_requests)]
+
+
+@router.get("/recruitment/match-requests/{request_id}/donors", tags=["recruitment"])
+def matched_donors(
+    ctx: Ctx, who: Staff, request_id: str, as_of: date | None = None
+) -> list[dict[str, Any]]:
+    """The recruitable donors for the request, ranked by compatibility (ABO: the ledger holds
+    no donor HLA/HPA typing), then recency; masked."""
+    query = matching.MatchQuery(request_id, as_of)
+    return [dataclasses.asdict(r) for r in ctx.call(lambda st: matching.matched_donors(st, query))]
