@@ -2,7 +2,7 @@
 transfer package; verifying a package; the scheduled fixity audit of the archive inbox.
 
 ``archive_period(station, ArchivePeriod(...), progress)`` is what ``ledger archive`` and the
-demo call (and the web page of the next issue will). In order:
+demo call, and the archivist's web page through `services.archive_jobs`. In order:
 
 1. the archive-queue read model, caught up, names the candidates of the period (and department);
    each is checked against the ledger itself (its `ArchiveItem`: archived at which version);

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.web import create_app
-from services import archive_jobs
+from services import archive
 from services.station import Station
 from tests.conftest import make_settings
 from tests.integration.test_archive import _complete
@@ -158,7 +158,8 @@ def _download(web: Archive, package_id: str) -> bytes:
     )
     assert answer.status_code == 200
     assert answer.headers["content-type"] == "application/zip"
-    return answer.content
+    data: bytes = answer.content
+    return data
 
 
 def _upload(web: Archive, data: bytes, role: str = "regulator") -> Any:
@@ -210,13 +211,13 @@ def test_a_second_start_while_one_runs_is_409(
     web: Archive, archived: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     release = threading.Event()
-    real = archive_jobs.archive.archive_period
+    real = archive.archive_period
 
     def held(*args: Any, **kwargs: Any) -> Any:
         release.wait(60)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(archive_jobs.archive, "archive_period", held)
+    monkeypatch.setattr(archive, "archive_period", held)
     headers = web.bearer("archivist")
     first = web.client.post("/api/v1/archive/jobs", json=PERIOD, headers=headers)
     assert first.status_code == 202, first.text
