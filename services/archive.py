@@ -2,7 +2,7 @@
 transfer package; verifying a package; the scheduled fixity audit of the archive inbox.
 
 ``archive_period(station, ArchivePeriod(...), progress)`` is what ``ledger archive`` and the
-demo call (and the web page of the next issue will). In order:
+demo call, and the archivist's web page through `services.archive_jobs`. In order:
 
 1. the archive-queue read model, caught up, names the candidates of the period (and department);
    each is checked against the ledger itself (its `ArchiveItem`: archived at which version);
@@ -68,7 +68,7 @@ from projections.eventtime import iso, recorded_at, station_date
 from projections.runner import Projector, Views
 from services import checkpoints
 from services.files import disk_full
-from services.forms import producer_for
+from services.forms import FormProducer, producer_for
 from services.roster import StaffMember
 from services.settings import Settings
 from services.staff import staff_signer
@@ -83,14 +83,18 @@ __all__ = [
     "ARCHIVIST",
     "DEFAULT_NUMBERING",
     "ArchivePeriod",
+    "ArchivePreview",
     "ArchiveResult",
     "AuditArchive",
     "AuditResult",
+    "Ready",
     "Refused",
     "VerifyPackage",
     "archive_period",
     "audit_archive",
+    "check_archive_command",
     "ensure_archivist",
+    "preview_period",
     "verify_package_file",
 ]
 
@@ -249,6 +253,54 @@ def _archive_item(station: Station, donation_id: UUID) -> ArchiveItem | None:
 # -- the use case ------------------------------------------------------------------------------
 
 
+def _check_period(command: ArchivePeriod) -> None:
+    if command.to_date < command.from_date:
+        raise InputError(f"--to {command.to_date} is before --from {command.from_date}")
+
+
+def check_archive_command(station: Station, command: ArchivePeriod) -> None:
+    """What `archive_period` refuses before doing anything: a period that ends before it
+    starts, a bad numbering rule, a signer who is not an archivist."""
+    _check_period(command)
+    fmt.archive_ref(command.numbering, station="S", year=2000, seq=1)
+    _archivist(station, command.archivist)
+
+
+def _select(station: Station, command: ArchivePeriod) -> tuple[list[_Candidate], int]:
+    """The period's donations to archive (new, or amended since their last package), and how
+    many of the period are archived already and unchanged since."""
+    candidates: list[_Candidate] = []
+    already = 0
+    for doc in _queue(station):
+        if doc["state"] not in ("queued", "archived") or not _in_period(doc, command):
+            continue
+        donation_id = UUID(doc["donation_id"])
+        item = _archive_item(station, donation_id)
+        version = station.app.donation(donation_id).version
+        if item is not None and item.archived_version >= version:
+            already += 1
+            continue
+        candidates.append(_Candidate(donation_id, doc["donation_no"], doc, item is not None))
+    return candidates, already
+
+
+def _slot_reasons(station: Station, candidate: _Candidate) -> list[str]:
+    doc = candidate.doc
+    if doc.get("ready", False):
+        return []
+    slots = station.app.donation(candidate.donation_id).missing_slots()
+    names = ", ".join(s["slot"] for s in slots) or f"{doc.get('missing_signatures')}"
+    return [f"missing signature slot: {names}"]
+
+
+def _pending(
+    station: Station, producer: FormProducer, candidate: _Candidate, stamped_to: int
+) -> list[int]:
+    """The positions of the donation's events after the last timestamp batch."""
+    positions = [p for p, _ in producer.events(station, candidate.donation_id)]
+    return [p for p in positions if p > stamped_to]
+
+
 def archive_period(
     station: Station, command: ArchivePeriod, progress: Progress | None = None
 ) -> ArchiveResult:
@@ -257,8 +309,7 @@ def archive_period(
     before anything is written."""
     started = time.perf_counter()
     report = progress or (lambda phase, done, total: None)
-    if command.to_date < command.from_date:
-        raise InputError(f"--to {command.to_date} is before --from {command.from_date}")
+    _check_period(command)
     fmt.archive_ref(command.numbering, station="S", year=2000, seq=1)  # a bad rule fails here
     archivist = _archivist(station, command.archivist)
     out = command.out if command.out is not None else station.settings.home / "archive-inbox"
@@ -269,20 +320,8 @@ def archive_period(
     if not os.access(out, os.W_OK | os.X_OK):
         raise InputError(f"the archive target {out} is not writable")
 
-    docs = _queue(station)
-    candidates: list[_Candidate] = []
-    already = 0
+    candidates, already = _select(station, command)
     refused: list[Refused] = []
-    for doc in docs:
-        if doc["state"] not in ("queued", "archived") or not _in_period(doc, command):
-            continue
-        donation_id = UUID(doc["donation_id"])
-        item = _archive_item(station, donation_id)
-        version = station.app.donation(donation_id).version
-        if item is not None and item.archived_version >= version:
-            already += 1
-            continue
-        candidates.append(_Candidate(donation_id, doc["donation_no"], doc, item is not None))
     now = datetime.now(UTC)
     package_id = (
         f"{station.settings.station_id}-{command.from_date:%Y%m%d}-{command.to_date:%Y%m%d}-"
@@ -300,14 +339,8 @@ def archive_period(
     producer = producer_for(station)
     eligible: list[_Candidate] = []
     for candidate in candidates:
-        reasons = []
-        doc = candidate.doc
-        if not doc.get("ready", False):
-            slots = station.app.donation(candidate.donation_id).missing_slots()
-            names = ", ".join(s["slot"] for s in slots) or f"{doc.get('missing_signatures')}"
-            reasons.append(f"missing signature slot: {names}")
-        positions = [p for p, _ in producer.events(station, candidate.donation_id)]
-        pending = [p for p in positions if p > stamped_to]
+        reasons = _slot_reasons(station, candidate)
+        pending = _pending(station, producer, candidate, stamped_to)
         if pending:
             reasons.append(f"pending timestamp: {len(pending)} events, first at {pending[0]}")
         if reasons:
@@ -341,6 +374,58 @@ def archive_period(
         time.perf_counter() - started,
         zip_path,
     )
+
+
+@dataclass(frozen=True)
+class Ready:
+    """A donation the period's package would hold (catalogue name: surname only)."""
+
+    donation_no: str
+    donor: str
+    collected_on: str
+    supplementary: bool  # amended since its last package: a 修改型 package
+    pending_events: int  # events not timestamped yet: stamped when archiving, else refused
+
+
+@dataclass(frozen=True)
+class ArchivePreview:
+    from_date: date
+    to_date: date
+    ready: tuple[Ready, ...]
+    refused: tuple[Refused, ...]
+    already_archived: int
+
+
+def preview_period(station: Station, command: ArchivePeriod) -> ArchivePreview:
+    """What `archive_period` would do with the period, without writing anything (no stamping,
+    no forms): the donations ready and those refused with the reasons archiving gives (a
+    missing co-signature slot). Events still without a timestamp are counted on the ready
+    donation: archiving stamps them first and refuses the donation only if no TSA answers.
+    A form that cannot be produced or does not verify is found only when archiving (the
+    job's result lists it)."""
+    _check_period(command)
+    candidates, already = _select(station, command)
+    last_batch = station.store.last_batch()
+    stamped_to = last_batch.last_position if last_batch else 0
+    producer = producer_for(station)
+    ready: list[Ready] = []
+    refused: list[Refused] = []
+    for candidate in candidates:
+        reasons = _slot_reasons(station, candidate)
+        if reasons:
+            refused.append(Refused(candidate.donation_no, tuple(reasons)))
+            continue
+        catalogue = candidate.doc.get("catalogue", {})
+        ready.append(
+            Ready(
+                candidate.donation_no,
+                str(catalogue.get("name", "")),
+                str(catalogue.get("collected_on") or ""),
+                candidate.supplement,
+                len(_pending(station, producer, candidate, stamped_to)),
+            )
+        )
+    return ArchivePreview(command.from_date, command.to_date, tuple(ready), tuple(refused), already)
 
 
 def _build(

@@ -36,8 +36,9 @@ from signing.errors import InputError, LedgerError
 ROLES = ("staff", "quality", "archivist", "regulator", "admin", "channel")
 #: Roles whose actions sign ledger events: their users name the staff id of their certificate.
 SIGNING_ROLES = ("staff", "quality")
-#: Roles that may name a certificate (an administrator signs setting changes and revocations).
-CERTIFICATE_ROLES = (*SIGNING_ROLES, "admin")
+#: Roles that may name a certificate (an administrator signs setting changes and revocations,
+#: an archivist the transfer packages and their archive events).
+CERTIFICATE_ROLES = (*SIGNING_ROLES, "admin", "archivist")
 MAX_FAILURES = 5
 LOCK_FOR = timedelta(minutes=15)
 SESSION_FOR = timedelta(hours=8)

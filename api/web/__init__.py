@@ -18,8 +18,10 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.web import pages, routes
+from api.web import pages, pages_archive, routes
 from api.web.context import WebContext
+from services.archive_history import PackageNotFound
+from services.archive_jobs import ArchiveJobNotFound, ArchiveJobRunning
 from services.booking import SlotFull
 from services.serving import start_stamping
 from services.settings import Settings
@@ -30,9 +32,9 @@ from services.web_reads import DonorNotFound
 from signing.errors import InputError, LedgerError, PdfUnreadable
 
 STATIC = pages.HERE / "static"
-#: The pages load nothing from elsewhere and run no script.
+#: The pages load nothing from elsewhere and run no script but the vendored htmx (static/).
 PAGE_POLICY = (
-    "default-src 'self'; script-src 'none'; img-src 'self' data:; style-src 'self'; "
+    "default-src 'self'; script-src 'self'; img-src 'self' data:; style-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 
@@ -41,9 +43,9 @@ def status_of(exc: LedgerError) -> int:
     """The HTTP status of an expected failure."""
     if isinstance(exc, AuthenticationFailed | AccountLocked):
         return 401
-    if isinstance(exc, DonationNotFound | DonorNotFound):
+    if isinstance(exc, DonationNotFound | DonorNotFound | PackageNotFound | ArchiveJobNotFound):
         return 404
-    if isinstance(exc, IdempotencyConflict | SlotFull):
+    if isinstance(exc, IdempotencyConflict | SlotFull | ArchiveJobRunning):
         return 409
     if isinstance(exc, PdfUnreadable):
         return 422
@@ -68,6 +70,7 @@ def create_app(settings: Settings, *, stamp: bool = False) -> FastAPI:
         try:
             yield
         finally:
+            ctx.archive_jobs.wait_all(timeout=600)  # a package half made stays a .partial folder
             if stop_stamping is not None:
                 stop_stamping()
             station.close()
@@ -82,6 +85,7 @@ def create_app(settings: Settings, *, stamp: bool = False) -> FastAPI:
     app.state.ctx = ctx
     app.include_router(routes.router)
     app.include_router(pages.router)
+    app.include_router(pages_archive.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.middleware("http")

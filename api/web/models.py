@@ -66,6 +66,14 @@ class AmendedOut(BaseModel):
     rule_outcomes: list[dict[str, Any]]
 
 
+class ArchiveJobIn(BaseModel):
+    """Archive the sealed, complete donations collected from `from_date` to `to_date`."""
+
+    from_date: date
+    to_date: date
+    department: str | None = Field(default=None, max_length=100)
+
+
 class UserIn(BaseModel):
     username: str
     role: str

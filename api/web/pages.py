@@ -451,13 +451,7 @@ def quality_rates_page(
     return render(request, "rates.html", who, rates=rates, chart=chart(rates))
 
 
-# -- archivist -----------------------------------------------------------------------------------
-
-
-@router.get("/archivist")
-def archivist_home(request: Request, ctx: Ctx, who: ArchivistPage) -> Response:
-    items = ctx.call(web_reads.archive_queue_items)
-    return render(request, "archivist.html", who, items=items)
+# -- archivist: api/web/pages_archive.py ---------------------------------------------------------
 
 
 # -- regulator -----------------------------------------------------------------------------------

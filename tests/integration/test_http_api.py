@@ -3,6 +3,7 @@ verification, and a matrix of every route x every role x no credentials."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -19,7 +20,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from api.web import create_app, pages, routes
+from api.web import create_app, pages, pages_archive, routes
 from services import users, web_reads
 from services.amend import AmendRecord, amend_record
 from services.booking import QUESTIONNAIRE
@@ -41,7 +42,7 @@ USERS = (
     ("physician", "staff", "P001"),
     ("clerk", "staff", "C001"),
     ("quality", "quality", "Q001"),
-    ("archivist", "archivist", None),
+    ("archivist", "archivist", "R001"),
     ("regulator", "regulator", None),
     ("admin", "admin", "A001"),
     ("channel", "channel", None),
@@ -512,6 +513,14 @@ API_MATRIX: list[tuple[str, str, tuple[str, ...]]] = [
     ("GET", "/api/v1/quality/rates", ("quality",)),
     ("GET", "/api/v1/quality/rates.csv", ("quality",)),
     ("GET", "/api/v1/archive/queue", ("archivist",)),
+    ("GET", "/api/v1/archive/preview?from_date=2026-01-01&to_date=2026-01-31", ("archivist",)),
+    ("POST", "/api/v1/archive/jobs", ("archivist",)),
+    ("GET", "/api/v1/archive/jobs/JOB-X", ("archivist",)),
+    ("GET", "/api/v1/archive/packages", ("archivist", "quality")),
+    ("GET", "/api/v1/archive/packages/PKG-X/download", ("archivist", "quality")),
+    ("GET", "/api/v1/archive/packages/PKG-X/receipt", ("archivist", "quality")),
+    ("POST", "/api/v1/archive/packages/PKG-X/verify", ("archivist", "quality")),
+    ("POST", "/api/v1/verify/package", VERIFIERS),
     ("POST", "/api/v1/verify/pdf", VERIFIERS),
     ("GET", "/api/v1/verify/ledger", ("regulator", "quality")),
     ("GET", "/api/v1/users", ("admin",)),
@@ -553,6 +562,14 @@ PAGE_MATRIX: list[tuple[str, str, tuple[str, ...]]] = [
     ("GET", "/quality", ("quality",)),
     ("GET", "/quality/rates", ("quality",)),
     ("GET", "/archivist", ("archivist",)),
+    ("GET", "/archivist?from_date=2026-01-01&to_date=2026-01-31", ("archivist",)),
+    ("POST", "/archivist/jobs", ("archivist",)),
+    ("GET", "/archivist/jobs/JOB-X", ("archivist",)),
+    ("GET", "/archivist/jobs/JOB-X/progress", ("archivist",)),
+    ("GET", "/archivist/packages/PKG-X/download", ("archivist",)),
+    ("GET", "/archivist/packages/PKG-X/receipt", ("archivist",)),
+    ("POST", "/archivist/packages/PKG-X/verify", ("archivist",)),
+    ("POST", "/regulator/verify-package", VERIFIERS),
     ("GET", "/regulator", VERIFIERS),
     ("POST", "/regulator/verify-pdf", VERIFIERS),
     ("POST", "/regulator/verify-ledger", VERIFIERS),
@@ -580,13 +597,20 @@ def _template(path: str) -> str:
     path = path.split("?")[0].replace(NUMBER, "{donation}").replace("/X999/", "/{staff_id}/")
     path = path.replace("/APT-X/", "/{appointment_id}/").replace("/PRE-X/", "/{prereg_id}/")
     path = path.replace("/MSG-X/", "/{message_id}/").replace("/REQ-X/", "/{request_id}/")
+    path = path.replace("/PKG-X/", "/{package_id}/")
+    path = re.sub(r"/JOB-X(?=/|$)", "/{job_id}", path)
     return re.sub(r"/steps/heat_seal", "/steps/{step}", path)
+
+
+def _unknown(path: str) -> bool:
+    """A GET of an archive job or package that does not exist: 404 for the allowed roles."""
+    return "/JOB-X" in path or "/PKG-X/" in path
 
 
 def test_the_matrix_names_every_route(web: Web) -> None:
     found = {
-        (method, (routes.PREFIX if router is not pages.router else "") + str(route.path))
-        for router in (*routes.ROUTERS, pages.router)
+        (method, (routes.PREFIX if router in routes.ROUTERS else "") + str(route.path))
+        for router in (*routes.ROUTERS, pages.router, pages_archive.router)
         for route in router.routes
         if isinstance(route, APIRoute)
         for method in route.methods or ()
@@ -605,6 +629,8 @@ API_BODIES: dict[str, dict[str, Any]] = {
     f"/api/v1/donations/{NUMBER}/amendments": {"json": {"step": "general_exam", "field": "nope",
                                                         "new_value": 1, "reason": "matrix"}},
     "/api/v1/verify/pdf": {"files": {"file": ("x.pdf", b"not a pdf", "application/pdf")}},
+    "/api/v1/verify/package": {"files": {"file": ("x.zip", b"not a zip", "application/zip")}},
+    "/api/v1/archive/jobs": {"json": {"from_date": "2026-02-01", "to_date": "2026-01-01"}},
     "/api/v1/users": {"json": {"username": "x", "role": "nobody"}},
     "/api/v1/donors/lookup": {"json": {"id_number": "110105194912310021"}},
     "/api/v1/station/settings": {"json": {"key": "nope", "value": 1, "reason": "matrix"}},
@@ -639,8 +665,10 @@ def test_api_route_by_role(
     elif role in allowed:
         assert answer.status_code not in (401, 403) and answer.status_code < 500, answer.text
         if method == "GET":
-            # a route named by an unknown id answers 400 to an allowed role (not 401/403)
-            assert answer.status_code == (400 if "/REQ-X/" in path else 200), answer.text
+            # an unknown request id answers 400, an unknown archive job or package 404, to an
+            # allowed role (not 401/403)
+            expected = 400 if "/REQ-X/" in path else 404 if _unknown(path) else 200
+            assert answer.status_code == expected, answer.text
     else:
         assert answer.status_code == 403, answer.text
     assert events(web) == before
@@ -679,6 +707,8 @@ PAGE_BODIES: dict[str, dict[str, Any]] = {
     f"/staff/donations/{NUMBER}/amend": {"data": {"step": "general_exam", "field": "nope",
                                                   "new_value": "1", "reason": "matrix"}},
     "/regulator/verify-pdf": {"files": {"file": ("x.pdf", b"not a pdf", "application/pdf")}},
+    "/regulator/verify-package": {"files": {"file": ("x.zip", b"not a zip", "application/zip")}},
+    "/archivist/jobs": {"data": {"from_date": "2026-02-01", "to_date": "2026-01-01"}},
     "/admin/users": {"data": {"username": "x", "role": "nobody"}},
     "/admin/settings": {"data": {"key": "nope", "value": "1", "reason": "matrix"}},
     "/admin/revoke": {"data": {"staff_id": "X999", "reason": "matrix"}},
@@ -718,7 +748,8 @@ def test_page_by_role(
         assert answer.status_code not in (401, 403) and answer.status_code < 500, answer.text
         if method == "GET":
             redirects = path == "/" or path.startswith("/regulator/donation")
-            assert answer.status_code == (303 if redirects else 200), answer.text
+            expected = 404 if _unknown(path) else 303 if redirects else 200
+            assert answer.status_code == expected, answer.text
     else:
         assert answer.status_code == 403, answer.text
     assert events(web) == before
@@ -749,9 +780,17 @@ def test_the_session_cookie_is_httponly_and_samesite(web: Web) -> None:
 def test_pages_forbid_scripts_framing_and_foreign_sources(web: Web) -> None:
     answer = web.client().get("/login")
     policy = answer.headers["Content-Security-Policy"]
-    assert "script-src 'none'" in policy and "frame-ancestors 'none'" in policy
+    assert "script-src 'self';" in policy and "frame-ancestors 'none'" in policy
+    assert "unsafe-inline" not in policy and "http" not in policy
     assert answer.headers["X-Frame-Options"] == "DENY"
     assert "<script" not in answer.text
+
+
+def test_htmx_is_served_from_the_package_as_recorded(web: Web) -> None:
+    answer = web.client().get("/static/htmx.min.js")
+    assert answer.status_code == 200
+    readme = (Path(pages.HERE) / "static" / "README.md").read_text(encoding="utf-8")
+    assert hashlib.sha256(answer.content).hexdigest() in readme
 
 
 def test_openapi_lists_the_api(web: Web) -> None:

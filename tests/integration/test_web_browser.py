@@ -3,7 +3,8 @@ own browser download is not reachable), against `ledger serve`'s app on a real p
 
 Each role's main journey: the staff member logs in on a phone-width page and records a step;
 a physician amends a value and the quality manager sees the prior value; the archivist sees
-the sealed donation queued; the regulator uploads a signed PDF and reads the verdict; the
+the sealed donation queued, archives a period with live progress and re-verifies the package;
+the regulator uploads a signed PDF and reads the verdict; the
 administrator adds a user. Skipped, with the reason, when chromium or Playwright is missing
 (`scripts/prereqs test` installs chromium, CI runs these).
 """
@@ -18,7 +19,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -31,10 +32,11 @@ from services.booking import QUESTIONNAIRE
 from services.station import Station
 from tests import pdf_attacks
 from tests.conftest import make_settings
+from tests.integration.test_archive import _complete
 from tests.integration.test_http_api import PASSWORD, add_users
 from tests.pdf_samples import evidence_attachments, genuine_form, make_station, unsigned_form
 from tests.unit.services.test_steps import registered, step, through_collection
-from tests.workflow import make_id
+from tests.workflow import make_id, number_for
 
 logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
 
@@ -67,6 +69,7 @@ class Served:
     station: Station
     files: dict[str, Path]
     donation_id: str
+    complete: str  # sealed with every co-signature: archivable
 
 
 def _free_port() -> int:
@@ -106,11 +109,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         sealed = registered(station, sequence=21)
         through_collection(station, sealed, NUMBER)
         step(station, NUMBER, "seal", "N001")
+        complete = number_for(_complete(station))
         open_one = registered(station, sequence=22)
         step(station, open_one, "informed_consent", "C001", answers={}, consent=True,
              fingerprint_verified=True)  # fmt: skip
     try:
-        yield Served(f"http://127.0.0.1:{port}", station, files, str(open_one))
+        yield Served(f"http://127.0.0.1:{port}", station, files, str(open_one), complete)
     finally:
         server.should_exit = True
         thread.join(timeout=30)
@@ -209,6 +213,47 @@ def test_the_archivist_sees_the_sealed_donation_queued(browser: Any, served: Ser
     row = page.locator("tr.queued", has_text=NUMBER)
     assert row.count() == 1
     assert "张*" in row.inner_text()
+
+
+def test_the_archivist_archives_a_period_with_live_progress_and_reverifies_the_package(
+    browser: Any, served: Served
+) -> None:
+    page = logged_in(browser, served, "archivist")
+    today = datetime.now(UTC).date()
+    page.fill("input[name=from_date]", (today - timedelta(days=1)).isoformat())
+    page.fill("input[name=to_date]", (today + timedelta(days=1)).isoformat())  # station: UTC+8
+    page.click("#period button")
+    page.wait_for_load_state()
+    assert page.locator("tr.ready", has_text=served.complete).count() == 1
+    assert fits_the_width(page)
+    polls: list[str] = []
+    page.on("request", lambda r: polls.append(r.url) if r.url.endswith("/progress") else None)
+    blocked: list[str] = []
+    page.on("console", lambda m: blocked.append(m.text) if "Security Policy" in m.text else None)
+    page.click("#archive-button")
+    page.wait_for_load_state()
+    job_url = page.url
+    assert "/archivist/jobs/" in job_url
+    first_state = page.get_attribute("#progress", "data-state")
+    assert page.evaluate("typeof htmx") == "object"  # the vendored script ran under the CSP
+    # htmx replaces the progress fragment every second until the job is done; the page
+    # itself is not reloaded (same URL, and the fragment has no refresh of its own).
+    page.wait_for_selector("#progress[data-state=done]", timeout=180_000)
+    assert page.url == job_url
+    if first_state == "running":
+        assert polls, "the job page never polled its progress"
+    assert not blocked, blocked
+    package_id = page.inner_text("#job-package")
+    assert package_id.startswith("TEST-01-")
+    assert fits_the_width(page)
+    page.click("a[href='/archivist#packages']")
+    page.wait_for_load_state()
+    row = page.locator(f"tr.package[data-package='{package_id}']")
+    assert served.complete in row.inner_text()
+    row.locator("button", has_text="Re-verify").click()
+    page.wait_for_load_state()
+    assert page.inner_text("#verdict") == "PASSED"
+    assert fits_the_width(page)
 
 
 @pytest.mark.parametrize(("name", "verdict"), [("genuine", "PASSED"), ("attacked", "FAILED")])

@@ -1,4 +1,4 @@
-"""Verification for the regulator: a signed PDF, the whole ledger."""
+"""Verification for the regulator: a signed PDF, a transfer package, the whole ledger."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from api.web.auth import (
     Ctx,
     Verifier,
 )
-from services import web_reads
+from services import archive_history, web_reads
 
 router = APIRouter()
 
@@ -30,6 +30,22 @@ def verify_pdf(
     trust_pem = trust.file.read() if trust is not None else None
     name = file.filename or "upload.pdf"
     report = ctx.call(lambda station: web_reads.verify_pdf_upload(station, data, name, trust_pem))
+    return report.to_json()
+
+
+@router.post("/verify/package", tags=["verify"])
+def verify_package(
+    ctx: Ctx,
+    who: Verifier,
+    file: Annotated[UploadFile, File(description="the package folder (BagIt bag) as a zip")],
+    trust: Annotated[
+        UploadFile | None, File(description="PEM trust roots (default: the station's)")
+    ] = None,
+) -> dict[str, Any]:
+    """The typed report of an uploaded transfer package, verified offline (docs/archive.md);
+    read only: nothing is written to the ledger."""
+    trust_pem = trust.file.read() if trust is not None else None
+    report = archive_history.verify_package_upload(ctx.settings, file.file, trust_pem)
     return report.to_json()
 
 
