@@ -280,6 +280,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         ("booked into a time slot before the day", summary.booked),
         ("regional donor history checked (local stand-in)", summary.history_checked),
         ("called by the recruiter after the visit", sum(summary.contacted.values())),
+        ("HLA/HPA typing recorded by the laboratory", summary.typed),
     ):
         table.add_row(label, str(value))
     console.print(table)

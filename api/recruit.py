@@ -95,6 +95,15 @@ def register_recruit(subparsers: Any) -> None:
     d.add_argument("--as-of", type=_day, default=None)
     d.add_argument("--json", action="store_true")
     d.set_defaults(handler=cmd_match)
+    t = sub.add_parser("type", help="record a donor's HLA/HPA typing (signed, laboratory)")
+    t.add_argument("id_number")
+    t.add_argument("--staff", required=True, help="the screening technician who signs it")
+    t.add_argument("--hla", default="", help='HLA-A/B, e.g. "A*02:01 A*11 B*46 B*58"')
+    t.add_argument("--hpa", default="", help='HPA genotypes, e.g. "1a1a 2a2b HPA-15:ab"')
+    t.add_argument("--laboratory", required=True)
+    t.add_argument("--method", default="", help="e.g. PCR-SSO")
+    t.add_argument("--id-type", default="resident_id")
+    t.set_defaults(handler=cmd_type)
     r = sub.add_parser("requests", help="matched-recruitment requests and their contacts")
     r.add_argument("--json", action="store_true")
     r.set_defaults(handler=cmd_requests)
@@ -266,6 +275,20 @@ def cmd_match(settings: Settings, args: argparse.Namespace) -> int:
         table.add_row(r.compatibility, r.hla_hpa, d.id_number_masked, d.name, d.abo,
                       str(d.days_since_last), str(d.contacts))  # fmt: skip
     console.print(table)
+    return 0
+
+
+def cmd_type(settings: Settings, args: argparse.Namespace) -> int:
+    command = matching.RecordTyping(
+        args.staff, args.id_number, args.hla, args.hpa, args.laboratory, args.method, args.id_type
+    )
+    with Station.open(settings) as station:
+        done = matching.record_typing(station, command)
+    hpa = " ".join(f"{k}:{v}" for k, v in done.hpa.items())
+    console.print(
+        f"typing {done.typing_id}: {done.id_number_masked} HLA {' '.join(done.hla) or '-'} "
+        f"HPA {hpa or '-'}"
+    )
     return 0
 
 

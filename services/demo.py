@@ -35,6 +35,7 @@ from services import booking, booking_slots, donor_history
 from services.booking_slots import SlotFull
 from services.checkpoints import default_checkpoint_path, write_checkpoint_file
 from services.forms import producer_for
+from services.matching import RecordTyping, record_typing
 from services.recruitment import RecordContact, record_contact
 from services.settings import Settings
 from services.station import Station, StationNotInitialised
@@ -88,6 +89,13 @@ BOOKED_SHARE = 0.8
 REGIONAL_SHARE = 0.1
 #: Share of the day's donors the recruiter calls after their visit, for the next donation.
 CONTACTED_SHARE = 0.3
+#: The laboratory (T001) records the HLA/HPA typing of every sixth donor of the day (the first
+#: included), after the visit.
+TYPE_EVERY = 6
+HLA_A = ["A*02", "A*11", "A*24", "A*33", "A*01", "A*03"]
+HLA_B = ["B*46", "B*40", "B*13", "B*58", "B*51", "B*15"]
+HPA_GENOTYPES = {"HPA-1": ["aa", "aa", "aa", "ab"], "HPA-2": ["aa", "aa", "ab"],
+                 "HPA-3": ["aa", "ab", "bb"], "HPA-15": ["aa", "ab", "bb"]}  # fmt: skip
 CONTACT_OUTCOMES = [
     ("agreed", ""),
     ("agreed", ""),
@@ -114,6 +122,8 @@ class DemoSummary:
     booked: int = 0
     #: Donors the recruiter (Z001) called after their visit, by outcome.
     contacted: Counter[str] = field(default_factory=Counter)
+    #: Donors whose HLA/HPA typing the laboratory (T001) recorded (matched recruitment).
+    typed: int = 0
 
 
 def resident_id(rng: random.Random, birth: date, sex: str) -> str:
@@ -230,9 +240,11 @@ class DemoDay:
 
     def recruit(self) -> None:
         """After the day: the recruiter (Z001) calls some of the day's donors for their next
-        donation, each call a signed `RecruitmentContacted`."""
+        donation, each call a signed `RecruitmentContacted`; the laboratory (T001) records the
+        HLA/HPA typing of some (a signed `DonorTyped`), for matched recruitment."""
         rng = self.side_rng
         called: set[str] = set()
+        typed: set[str] = set()
         for (id_number, *_), _, _ in self.queue:
             if id_number in called or rng.random() >= CONTACTED_SHARE:
                 continue
@@ -244,6 +256,18 @@ class DemoDay:
                               reason),
             )  # fmt: skip
             self.summary.contacted[outcome] += 1
+        for i, ((id_number, *_), _, _) in enumerate(self.queue):
+            if id_number in typed or i % TYPE_EVERY:
+                continue
+            typed.add(id_number)
+            hla = rng.sample(HLA_A, 2) + rng.sample(HLA_B, 2)
+            hpa = [f"{system}:{rng.choice(kinds)}" for system, kinds in HPA_GENOTYPES.items()]
+            record_typing(
+                self.station,
+                RecordTyping("T001", id_number, " ".join(hla), " ".join(hpa),
+                             "浙江省血液中心 HLA 实验室", "PCR-SSO"),
+            )  # fmt: skip
+            self.summary.typed += 1
 
     def _donor(self) -> tuple[str, str, str, date]:
         rng = self.rng

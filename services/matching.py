@@ -1,9 +1,11 @@
 """Matched recruitment for a named patient: the signed request, then the donors to call.
 
-Donors are ranked by compatibility, then by recency, as the seed's screen does. The ledger
-records no donor HLA/HPA typing yet, so compatibility is the ABO group alone: ABO-identical
-donors first, then the others; each row says ``hla_hpa: "not typed"`` rather than pretending
-a match. Only recruitable donors (services.recruitable) are listed.
+Donors are ranked by compatibility, then by recency, as the seed's screen does: typed donors
+(`record_typing`: a signed `DonorTyped`, the latest per donor) first, HPA-compatible before
+partly typed before incompatible, then by the number of HLA-A/B mismatches
+(`ledger.matching.compatibility`), then ABO-identical first; untyped donors after them, by ABO
+alone, each row saying ``hla_hpa: "not typed"`` rather than pretending a match. Only
+recruitable donors (services.recruitable) are listed.
 """
 
 from __future__ import annotations
@@ -15,7 +17,15 @@ from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError
 
-from ledger.matching import MatchRequest
+from ledger.events import WorkflowError
+from ledger.matching import (
+    Compatibility,
+    DonorTyping,
+    MatchRequest,
+    compatibility,
+    parse_hla,
+    parse_hpa,
+)
 from ledger.recruitment import Recruitment
 from services import recruitable
 from services.staff import staff_signer
@@ -82,19 +92,103 @@ class MatchQuery:
 @dataclass(frozen=True)
 class MatchedDonor:
     compatibility: str  # "abo_identical" or "abo_other"
-    hla_hpa: str
+    hla_hpa: str  # "not typed", or e.g. "HLA 1 mismatch; HPA compatible"
     donor: recruitable.RecruitableDonor
+    #: The donor's HLA-A/B antigens the patient lacks (None: untyped, or no HLA requested).
+    hla_mismatches: int | None = None
+    #: "compatible", "partly typed", "incompatible", "not requested", or "" (untyped).
+    hpa: str = ""
+
+
+_HPA_ORDER = {"compatible": 0, "not requested": 1, "partly typed": 2, "incompatible": 3}
 
 
 def matched_donors(station: Station, query: MatchQuery) -> list[MatchedDonor]:
-    """The recruitable donors for the request: ABO-identical first, then the most recent."""
+    """The recruitable donors for the request, best match first (see the module's text)."""
+    from services.recruitment import events_of  # recruitment imports this module
+
     request = match_request(station, query.request_id)
-    rows = recruitable.recruitable_donors(station, recruitable.RecruitableQuery(query.as_of))
-    ranked = sorted(rows, key=lambda r: (r.abo != request.abo, r.days_since_last))
-    return [
-        MatchedDonor("abo_identical" if r.abo == request.abo else "abo_other", "not typed", r)
-        for r in ranked
-    ]
+    patient_hla, patient_hpa = _patient_typing(request)
+    typings: dict[str, DonorTyping.DonorTyped] = {}
+    for typed in events_of(station, DonorTyping.DonorTyped):
+        typings[typed.donor_ref] = typed  # ledger order: the latest typing wins
+    refs = recruitable.recruitable_by_ref(station, recruitable.RecruitableQuery(query.as_of))
+    ranked: list[tuple[tuple[int, int, int, bool, int], MatchedDonor]] = []
+    for ref, row in refs.items():
+        abo = "abo_identical" if row.abo == request.abo else "abo_other"
+        typed = typings.get(ref)
+        if typed is None:
+            key = (1, 0, 0, row.abo != request.abo, row.days_since_last)
+            ranked.append((key, MatchedDonor(abo, "not typed", row)))
+            continue
+        found: Compatibility = compatibility(
+            patient_hla, patient_hpa, tuple(typed.hla), dict(typed.hpa)
+        )
+        mismatches = found.hla_mismatches
+        key = (
+            0,
+            _HPA_ORDER[found.hpa],
+            99 if mismatches is None else mismatches,
+            row.abo != request.abo,
+            row.days_since_last,
+        )
+        ranked.append((key, MatchedDonor(abo, found.describe(), row, mismatches, found.hpa)))
+    ranked.sort(key=lambda pair: (pair[0], pair[1].donor.id_number_masked))
+    return [m for _, m in ranked]
+
+
+def _patient_typing(request: MatchRequest) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The request's HLA and HPA as parsed types (requests before validation: unreadable
+    text is read as not given)."""
+    try:
+        hla = parse_hla(request.hla)
+    except WorkflowError:
+        hla = ()
+    try:
+        hpa = parse_hpa(request.hpa)
+    except WorkflowError:
+        hpa = {}
+    return hla, hpa
+
+
+@dataclass(frozen=True)
+class RecordTyping:
+    staff_id: str
+    id_number: str
+    hla: str = ""
+    hpa: str = ""
+    laboratory: str = ""
+    method: str = ""
+    id_type: str = "resident_id"
+
+
+@dataclass(frozen=True)
+class TypingRecorded:
+    typing_id: str
+    id_number_masked: str
+    hla: tuple[str, ...]
+    hpa: dict[str, str]
+
+
+def record_typing(station: Station, command: RecordTyping) -> TypingRecorded:
+    """Sign and record an enrolled donor's HLA/HPA typing (a screening technician)."""
+    from services.recruitment import enrolled_donor  # recruitment imports this module
+
+    donor = enrolled_donor(station, command.id_type, command.id_number)
+    typing = DonorTyping.record(
+        staff_signer(station, command.staff_id),
+        uuid4(),
+        donor_ref=donor.donor_ref,
+        id_number_masked=donor.id_number_masked,
+        hla=command.hla,
+        hpa=command.hpa,
+        laboratory=command.laboratory,
+        method=command.method,
+    )
+    station.app.save(typing)
+    return TypingRecorded(
+        str(typing.id), donor.id_number_masked, tuple(typing.hla), dict(typing.hpa)
+    )
 
 
 @dataclass(frozen=True)

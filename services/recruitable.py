@@ -104,6 +104,12 @@ def _check(query: RecruitableQuery) -> None:
 
 def recruitable_donors(station: Station, query: RecruitableQuery) -> list[RecruitableDonor]:
     """Donors eligible again on ``as_of`` (today), longest since the last donation first."""
+    rows = recruitable_by_ref(station, query).values()
+    return sorted(rows, key=lambda r: (-r.days_since_last, r.id_number_masked))
+
+
+def recruitable_by_ref(station: Station, query: RecruitableQuery) -> dict[str, RecruitableDonor]:
+    """The same donors by their HMAC reference (for joining other signed facts about them)."""
     _check(query)
     rules = recruitment_rules()
     as_of = query.as_of or datetime.now(UTC).date()
@@ -134,12 +140,12 @@ def recruitable_donors(station: Station, query: RecruitableQuery) -> list[Recrui
                 donors[ref].collections.append((e.timestamp, product, amount, where))
             elif isinstance(e, Donation.EligibilityAssessed) and e.decision == "deferred":
                 donors[ref].deferrals.append(e.timestamp)
-    out = []
-    for d in donors.values():
+    out: dict[str, RecruitableDonor] = {}
+    for ref, d in donors.items():
         row = _row(d, as_of, rules)
         if row is not None and _matches(row, query):
-            out.append(row)
-    return sorted(out, key=lambda r: (-r.days_since_last, r.id_number_masked))
+            out[ref] = row
+    return out
 
 
 def _row(d: _Donor, as_of: date, rules: dict[str, Any]) -> RecruitableDonor | None:

@@ -51,7 +51,8 @@ class ContactRecorded:
     recruiter: str
 
 
-def _donor(station: Station, id_type: str, id_number: str) -> Donor:
+def enrolled_donor(station: Station, id_type: str, id_number: str) -> Donor:
+    """The enrolled donor with this ID number (refused in one line when there is none)."""
     number = id_number.strip().upper()
     if not number:
         raise InputError("ID number: missing")
@@ -73,7 +74,7 @@ def _donor(station: Station, id_type: str, id_number: str) -> Donor:
 
 def record_contact(station: Station, command: RecordContact) -> ContactRecorded:
     """Sign and record one contact with an enrolled donor."""
-    donor = _donor(station, command.id_type, command.id_number)
+    donor = enrolled_donor(station, command.id_type, command.id_number)
     if command.request_id:
         match_request(station, command.request_id)  # contacts name an existing request only
     signer = staff_signer(station, command.staff_id)

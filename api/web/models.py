@@ -150,6 +150,15 @@ class MatchRequestIn(BaseModel):
     hpa: str = Field(default="", max_length=200, description="the patient's HPA type")
 
 
+class TypingIn(BaseModel):
+    id_type: str = "resident_id"
+    id_number: str = Field(min_length=1, max_length=40)
+    hla: str = Field(default="", max_length=200, description='HLA-A/B, e.g. "A*02:01 B*46"')
+    hpa: str = Field(default="", max_length=200, description='HPA, e.g. "1a1a 2a2b HPA-15:ab"')
+    laboratory: str = Field(min_length=1, max_length=100)
+    method: str = Field(default="", max_length=60, description="e.g. PCR-SSO")
+
+
 class ContactIn(BaseModel):
     id_type: str = "resident_id"
     id_number: str = Field(min_length=1, max_length=40)

@@ -131,4 +131,17 @@ def test_a_matched_request_lists_donors_and_takes_contacts(
     assert listed["request_id"] == request_id and listed["contacts"] == {"agreed": 1}
     assert listed["patient_name_masked"] == "李*"
     assert main(["recruit", "match", "no-such-request"]) == 2
+    # the laboratory types the donor: the match then judges HPA (1a1b carries b, the patient
+    # is 1a1a); a bad genotype exits 2 and writes nothing
+    assert main(["recruit", "type", number, "--staff", "T001", "--hpa", "1c1b",
+                 "--laboratory", "HLA 实验室"]) == 2  # fmt: skip
+    assert main(["recruit", "type", number, "--staff", "T001", "--hpa", "1a1b",
+                 "--laboratory", "HLA 实验室"]) == 0  # fmt: skip
+    assert number not in capsys.readouterr().out
+    assert main(["recruit", "match", request_id, "--as-of", later, "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert (row["hpa"], row["hla_hpa"]) == (
+        "incompatible",
+        "HLA not requested; HPA incompatible (HPA-1)",
+    )
     assert main(["verify"]) == 0

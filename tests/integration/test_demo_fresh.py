@@ -152,3 +152,7 @@ def test_the_demo_books_its_donors_into_slots_and_the_recruiter_calls_some(
     assert contacts >= 1
     stats = recruitment_statistics(sqlite_station, RecruitmentStatsQuery(today, today))
     assert sum(r.contacts for r in stats.rows if r.recruiter == "Z001") == contacts
+    # the laboratory's typings are signed events, as many as the summary counts
+    topic = "ledger.matching:DonorTyping.DonorTyped"
+    typed = sqlite_station.app.recorder.select_notifications(1, 10**6, topics=[topic])
+    assert summary.typed == len(typed) >= 1

@@ -47,6 +47,7 @@ USERS = (
     ("admin", "admin", "A001"),
     ("channel", "channel", None),
     ("recruiter", "staff", "Z001"),
+    ("lab", "staff", "T001"),
 )
 ROLE_USER = {"staff": "physician", **{r: u for u, r, _ in USERS if r != "staff"}}
 NUMBER = "9000626100001"
@@ -544,6 +545,7 @@ API_MATRIX: list[tuple[str, str, tuple[str, ...]]] = [
     ("POST", "/api/v1/recruitment/match-requests", ("staff",)),
     ("GET", "/api/v1/recruitment/match-requests", ("staff",)),
     ("GET", "/api/v1/recruitment/match-requests/REQ-X/donors", ("staff",)),
+    ("POST", "/api/v1/recruitment/typings", ("staff",)),
     ("GET", "/api/v1/booking/report", ("staff", "quality")),
 ]
 #: Routes outside the matrix, tested above: the token endpoint (public) and logout.
@@ -642,6 +644,8 @@ API_BODIES: dict[str, dict[str, Any]] = {
                                               "outcome": "agreed"}},
     "/api/v1/recruitment/match-requests": {"json": {"hospital": "H", "patient_name": "x",
                                                     "abo": "Z", "hla": "A*02"}},
+    "/api/v1/recruitment/typings": {"json": {"id_number": "1", "hla": "A*02",
+                                             "laboratory": "L"}},
     "/api/v1/booking/schedules": {"json": {"version": "m", "effective_from": "2020-01-01",
                                            "weekdays": {"mon": {}}}},
     "/api/v1/channel/preregistrations": {"json": {"channel": "fax", "id_number": "1",
@@ -950,6 +954,40 @@ def test_a_matched_recruitment_request_over_the_api_ranks_masked_donors(web: Web
         "/api/v1/recruitment/match-requests", json=body | {"abo": "Z"}, headers=recruiter
     )
     assert bad.status_code in (400, 409) and "ABO" in bad.json()["detail"]
+
+
+def test_a_typed_donor_is_ranked_by_hpa_and_hla_before_untyped_ones(web: Web) -> None:
+    client = web.client()
+    lab = {"Authorization": f"Bearer {web.tokens['lab']}"}
+    recruiter = {"Authorization": f"Bearer {web.tokens['recruiter']}"}
+    donor = make_id(date(1985, 3, 4), "F", sequence=3)  # the module's collected donor
+    typing = {"id_number": donor, "hla": "A*02:01 A*11 B*46 B*13", "hpa": "1a1a 2a2b",
+              "laboratory": "HLA 实验室", "method": "PCR-SSO"}  # fmt: skip
+    before = events(web)
+    # only the laboratory's screening technician signs a typing; nothing written otherwise
+    refused = client.post("/api/v1/recruitment/typings", json=typing, headers=recruiter)
+    assert refused.status_code == 409 and "typing" in refused.json()["detail"], refused.text
+    garbage = client.post("/api/v1/recruitment/typings", json=typing | {"hpa": "1c1a"}, headers=lab)
+    assert garbage.status_code in (400, 409) and "HPA" in garbage.json()["detail"]
+    assert events(web) == before
+    done = client.post("/api/v1/recruitment/typings", json=typing, headers=lab)
+    assert done.status_code == 201, done.text
+    assert done.json()["hla"] == ["A*02", "A*11", "B*13", "B*46"] and donor not in done.text
+    assert events(web) == before + 1
+    body = {"hospital": "浙大一院", "patient_name": "林小红", "abo": "O",
+            "hla": "A*02 A*11 B*46 B*58", "hpa": "1a1a 2a2a"}  # fmt: skip
+    made = client.post("/api/v1/recruitment/match-requests", json=body, headers=recruiter)
+    assert made.status_code == 201, made.text
+    later = (datetime.now(UTC).date() + timedelta(days=20)).isoformat()
+    rows = client.get(
+        f"/api/v1/recruitment/match-requests/{made.json()['request_id']}/donors?as_of={later}",
+        headers=recruiter,
+    ).json()
+    typed = [r for r in rows if r["hla_hpa"] != "not typed"]
+    assert len(typed) == 1 and rows[0] == typed[0], rows  # typed donors come first
+    # B*13 is the donor's one antigen the patient lacks; HPA-2 b is an allele the patient lacks
+    assert typed[0]["hla_mismatches"] == 1 and typed[0]["hpa"] == "incompatible"
+    assert "HPA-2" in typed[0]["hla_hpa"]
 
 
 def test_the_booking_report_counts_the_module_collection(web: Web) -> None:

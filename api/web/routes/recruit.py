@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from api.web.auth import Caller, Ctx, Staff, require, signing_staff
-from api.web.models import ContactIn, MatchRequestIn
+from api.web.models import ContactIn, MatchRequestIn, TypingIn
 from services import matching, recruitable, recruitment
 
 router = APIRouter()
@@ -84,7 +84,18 @@ def match_requests(ctx: Ctx, who: Staff) -> list[dict[str, Any]]:
 def matched_donors(
     ctx: Ctx, who: Staff, request_id: str, as_of: date | None = None
 ) -> list[dict[str, Any]]:
-    """The recruitable donors for the request, ranked by compatibility (ABO: the ledger holds
-    no donor HLA/HPA typing), then recency; masked."""
+    """The recruitable donors for the request, ranked by compatibility (typed donors by HPA,
+    then HLA-A/B mismatches, then ABO; untyped ones by ABO), then recency; masked."""
     query = matching.MatchQuery(request_id, as_of)
     return [dataclasses.asdict(r) for r in ctx.call(lambda st: matching.matched_donors(st, query))]
+
+
+@router.post("/recruitment/typings", status_code=201, tags=["recruitment"])
+def record_typing(ctx: Ctx, who: Staff, body: TypingIn) -> dict[str, Any]:
+    """The laboratory records a donor's HLA/HPA typing: a signed `DonorTyped` of the
+    screening technician calling (masked ID in the answer)."""
+    command = matching.RecordTyping(
+        signing_staff(who), body.id_number, body.hla, body.hpa, body.laboratory, body.method,
+        body.id_type,
+    )  # fmt: skip
+    return dataclasses.asdict(ctx.call(lambda station: matching.record_typing(station, command)))

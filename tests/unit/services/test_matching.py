@@ -70,3 +70,39 @@ def test_a_contact_for_the_request_carries_it_and_an_unknown_request_is_refused(
             "Z001", number, "phone", "agreed", request_id="00000000-0000-0000-0000-000000000000"
         )
         recruitment.record_contact(sqlite_station, bad)
+
+
+def _typing(number: str, hla: str, hpa: str, staff_id: str = "T001") -> matching.RecordTyping:
+    return matching.RecordTyping(staff_id, number, hla, hpa, "HLA 实验室", "PCR-SSO")
+
+
+def test_typed_donors_rank_hpa_compatible_first_then_by_hla_and_the_ledger_verifies(
+    sqlite_station: Station,
+) -> None:
+    for sequence, number in ((7, "9000626100071"), (9, "9000626100091"), (11, "9000626100111")):
+        through_collection(sqlite_station, registered(sqlite_station, sequence=sequence), number)
+    ids = {s: make_id(BIRTH, "F", sequence=s) for s in (7, 9, 11)}
+    with pytest.raises(WorkflowError, match="typing"):
+        matching.record_typing(sqlite_station, _typing(ids[7], "A*02", "", staff_id="Z001"))
+    # 7: HPA-incompatible though HLA-identical; 9: compatible, 2 HLA mismatches; 11: untyped
+    matching.record_typing(sqlite_station, _typing(ids[7], "A*02 A*11 B*46 B*58", "1a1b"))
+    matching.record_typing(sqlite_station, _typing(ids[9], "A*24 A*11 B*13 B*58", "1a1a"))
+    done = request(sqlite_station, hla="A*02 A*11 B*46 B*58", hpa="1a1a")
+    later = datetime.now(UTC).date() + timedelta(days=20)
+    rows = matching.matched_donors(sqlite_station, matching.MatchQuery(done.request_id, later))
+    order = [r.donor.id_number_masked for r in rows]
+    assert order == [ids[9][:6] + "*" * 12, ids[7][:6] + "*" * 12, ids[11][:6] + "*" * 12]
+    assert (rows[0].hpa, rows[0].hla_mismatches) == ("compatible", 2)
+    assert (rows[1].hpa, rows[1].hla_mismatches) == ("incompatible", 0)
+    assert rows[2].hla_hpa == "not typed" and rows[2].hla_mismatches is None
+    # a later typing of the same donor supersedes the earlier one
+    matching.record_typing(sqlite_station, _typing(ids[7], "A*02 A*11 B*46 B*58", "1a1a"))
+    rows = matching.matched_donors(sqlite_station, matching.MatchQuery(done.request_id, later))
+    assert rows[0].donor.id_number_masked == ids[7][:6] + "*" * 12
+    assert (rows[0].hpa, rows[0].hla_mismatches) == ("compatible", 0)
+    assert verify_station(sqlite_station).verdict.value == "PASSED"
+
+
+def test_a_request_with_an_unreadable_hla_type_is_refused(sqlite_station: Station) -> None:
+    with pytest.raises(WorkflowError, match="HLA"):
+        request(sqlite_station, hla="DRB1*04")
