@@ -470,18 +470,13 @@ def _content_problems(
 def _committed_name_problems(
     events: Sequence[_Event], text: str, name_keys: Sequence[bytes]
 ) -> list[str]:
-    """A ``DonorRegistered`` v2 signs the name as a masked form and a salted commitment
-    (``ledger.personal``): the page must print a name of that mask whose commitment, under the
-    key the form attaches, is the signed one."""
-    signed = [
-        e.body
-        for e in events
-        if isinstance(e.body.get("name_commitment"), str) and e.body["name_commitment"]
-    ]
-    if not signed:
+    """A ``DonorRegistered`` v2 (and a name amendment, ``RecordAmended`` v3) signs the name as a
+    masked form and a salted commitment (``ledger.personal``): the page must print a name of
+    that mask whose commitment, under the key the form attaches, is the signed one."""
+    signed = _committed_name(events)
+    if signed is None:
         return []
-    body = signed[0]
-    masked = str(body.get("name_masked", ""))
+    masked, commitment = signed
     if not masked or not name_keys:
         return ["the form attaches no key to match the printed donor name with the signed one"]
     width = len(masked)
@@ -489,7 +484,7 @@ def _committed_name_problems(
         candidate = text[start : start + width]
         if mask_name(candidate) != masked:
             continue
-        if any(commit_with_key(k, candidate) == body["name_commitment"] for k in name_keys):
+        if any(commit_with_key(k, candidate) == commitment for k in name_keys):
             return []
     return [f"the form does not show the donor name ({masked}) its events sign a commitment to"]
 
@@ -504,4 +499,24 @@ def _current_value(events: Sequence[_Event], key: str) -> Any:
             value = body[key]
         elif body.get("field") == key and "new_value" in body:
             value = body["new_value"]
+        elif body.get("field") == key and body.get("new_value_commitment"):
+            value = None  # corrected to a value the amendment signs committed (RecordAmended v3)
     return value
+
+
+def _committed_name(events: Sequence[_Event]) -> tuple[str, str] | None:
+    """The masked form and commitment of the donor name as last set: a ``DonorRegistered`` v2's,
+    or the latest name amendment's (``RecordAmended`` v3)."""
+    ordered = sorted(events, key=lambda e: (str(e.body["timestamp"]), e.body["version"]))
+    found = None
+    for event in ordered:
+        body = event.body
+        if isinstance(body.get("name_commitment"), str) and body["name_commitment"]:
+            found = (str(body.get("name_masked", "")), body["name_commitment"])
+        elif (
+            body.get("field") == "name"
+            and isinstance(body.get("new_value_commitment"), str)
+            and body["new_value_commitment"]
+        ):
+            found = (str(body.get("new_value_masked", "")), body["new_value_commitment"])
+    return found

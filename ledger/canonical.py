@@ -110,7 +110,8 @@ def _body_fields(cls: type) -> tuple[str, ...]:
 def _signed_fields(event: Any) -> tuple[str, ...]:
     """The body fields of this event: its class's, without those an upcast added, and without
     the clear personal values whose salted commitment the body carries instead
-    (``PERSONAL_FIELDS``, ``UNSIGNED_FIELDS`` of the class; ``ledger.personal``). An event
+    (``PERSONAL_FIELDS``, ``UNSIGNED_FIELDS`` of the class; ``ledger.personal``); an empty
+    commitment leaves its clear value in the body (``RecordAmended`` v3). An event
     recorded before its class committed to a value (the commitment was added by an upcast)
     signed the clear value, which then stays in its body."""
     cls = type(event)
@@ -120,7 +121,13 @@ def _signed_fields(event: Any) -> tuple[str, ...]:
     unsigned: frozenset[str] = getattr(cls, "UNSIGNED_FIELDS", frozenset())
     if not added and not personal and not unsigned:
         return names
-    committed = {clear for clear, commitment in personal.items() if commitment not in added}
+    # a clear value is out of the body when the body commits to it (a commitment the event
+    # holds, not added by an upcast, and not empty as an amendment of any other value has)
+    committed = {
+        clear
+        for clear, commitment in personal.items()
+        if commitment not in added and event.__dict__.get(commitment)
+    }
     return tuple(n for n in names if n not in added and n not in committed and n not in unsigned)
 
 

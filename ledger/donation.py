@@ -9,7 +9,7 @@ is unacknowledged.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any, ClassVar
 from uuid import UUID
@@ -110,6 +110,11 @@ COMMON_FIELDS = frozenset(
         "name_commitment",
         "phone_commitment",
         "personal_salt",
+        # RecordAmended v3: how a personal value's correction is signed
+        "old_value_masked",
+        "new_value_masked",
+        "old_value_commitment",
+        "new_value_commitment",
     }
 )
 
@@ -355,9 +360,22 @@ class Donation(LedgerAggregate):
         overridden by an authorised role) and ``amendment_policy`` (the versioned policy naming
         who may amend the step, e.g. ``amendment-roles@1``). The amendment's ``rule_outcomes``
         are the step's rules re-run on the new value, with the donation's context.
+
+        Class version 3: a correction of a personal value (``PERSONAL_MASKS``: the registration's
+        name and phone) signs the old and new values as masked forms and salted commitments, as
+        ``DonorRegistered`` v2 does (``ledger.personal``); the clear values and the salt are
+        stored beside the body. Any other amendment signs its clear values and empty
+        commitments: a value is out of the body exactly when the body commits to it.
         """
 
-        class_version = 2
+        class_version = 3
+        #: clear field -> the body field committing to it (``ledger.canonical``), when not empty
+        PERSONAL_FIELDS: ClassVar[Mapping[str, str]] = {
+            "old_value": "old_value_commitment",
+            "new_value": "new_value_commitment",
+        }
+        UNSIGNED_FIELDS: ClassVar[frozenset[str]] = frozenset({"personal_salt"})
+
         step: str
         target_version: int
         field: str
@@ -367,11 +385,28 @@ class Donation(LedgerAggregate):
         prior_hash: str
         overrides: dict[str, str]
         amendment_policy: str
+        old_value_masked: str
+        new_value_masked: str
+        old_value_commitment: str
+        new_value_commitment: str
+        personal_salt: str
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             """Version 1 amendments had no overrides and were checked against no policy."""
             add_fields(state, overrides={}, amendment_policy="")
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            """Version 2 signed every old and new value in clear (they stay in its body)."""
+            add_fields(
+                state,
+                old_value_masked="",
+                new_value_masked="",
+                old_value_commitment="",
+                new_value_commitment="",
+                personal_salt="",
+            )
 
         def apply_state(self, aggregate: Donation) -> None:
             aggregate.events_by_version[self.originator_version] = "RecordAmended"
@@ -866,6 +901,7 @@ class Donation(LedgerAggregate):
             prior_hash=self._value_source_hash(step, field),
             overrides=dict(overrides),
             amendment_policy=policy.ref,
+            **personal_amendment(step, field, old_value, new_value),
         )
 
     def _value_source_hash(self, step: str, field: str) -> str:
@@ -874,6 +910,39 @@ class Donation(LedgerAggregate):
             if amendment["step"] == step and amendment["field"] == field:
                 return str(amendment["event_hash"])
         return str(self.steps[step]["event_hash"])
+
+
+#: (step, field) -> the mask of a personal value, whose amendments sign it committed.
+PERSONAL_MASKS: Mapping[tuple[str, str], Callable[[str], str]] = {
+    (Step.REGISTRATION.value, "name"): personal.mask_name,
+    (Step.REGISTRATION.value, "phone"): personal.mask_phone,
+}
+
+
+def personal_amendment(step: str, field: str, old_value: Any, new_value: Any) -> dict[str, str]:
+    """The masked forms and salted commitments of a personal value's correction (empty for
+    any other value, whose old and new values the amendment signs in clear)."""
+    mask = PERSONAL_MASKS.get((step, field))
+    if mask is None:
+        return dict.fromkeys(
+            (
+                "old_value_masked",
+                "new_value_masked",
+                "old_value_commitment",
+                "new_value_commitment",
+                "personal_salt",
+            ),
+            "",
+        )
+    salt = personal.new_salt()
+    old, new = str(old_value), str(new_value)
+    return {
+        "old_value_masked": mask(old),
+        "new_value_masked": mask(new),
+        "old_value_commitment": personal.commit(salt, "old_value", old),
+        "new_value_commitment": personal.commit(salt, "new_value", new),
+        "personal_salt": salt,
+    }
 
 
 def _same_kind(a: Any, b: Any) -> bool:

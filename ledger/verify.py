@@ -774,8 +774,8 @@ def _personal_reasons(event: LedgerAggregate.Event) -> list[Reason]:
     personal: Mapping[str, str] = getattr(type(event), "PERSONAL_FIELDS", {})
     added = event.__dict__.get(UPCAST_FIELDS, ())
     for clear, commitment in personal.items():
-        if commitment in added:
-            continue  # recorded before commitments: the clear value is in the signed body
+        if commitment in added or not event.__dict__.get(commitment):
+            continue  # recorded before commitments, or not committed: the clear value is signed
         try:
             expected = commit(
                 str(event.__dict__["personal_salt"]), clear, str(getattr(event, clear))

@@ -167,6 +167,17 @@ class DonationRecordProjection(LedgerProjection):
         if step is None:
             return
         step["values"][event.field] = event.new_value
+        identity = doc["identity"]
+        if event.step == Step.REGISTRATION and event.field in identity:
+            # the forms print the corrected identity; a corrected name is matched with the
+            # amendment's signed commitment (RecordAmended v3) under the key of its new value
+            identity[event.field] = event.new_value
+            if event.field == "name":
+                identity["name_commitment_key"] = (
+                    commitment_key(event.personal_salt, "new_value").hex()
+                    if event.personal_salt
+                    else ""
+                )
         _renew_rules(step, seen)
         step["amendments"] += 1
         if event.field not in step["amended_fields"]:

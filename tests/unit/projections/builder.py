@@ -21,7 +21,7 @@ from uuid import UUID, uuid4
 from eventsourcing.persistence import Tracking
 from eventsourcing.utils import get_topic
 
-from ledger.donation import Donation
+from ledger.donation import Donation, personal_amendment
 from ledger.personal import commit, mask_name, mask_phone
 from ledger.registry import Donor, SigningCredential, StationConfig, donor_id_for, station_id_for
 from ledger.stores import persistence_env
@@ -327,6 +327,7 @@ class DonationEvents:
             prior_hash="0" * 64,
             overrides={},
             amendment_policy="amendment-roles@1",
+            **personal_amendment(step, field, old, new),
         )
 
     def reaction(self, when: datetime, who: str = "N001") -> DonationEvents:
