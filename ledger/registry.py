@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from ledger.events import LedgerAggregate, Signer, WorkflowError, require_role
+from ledger import personal
+from ledger.events import LedgerAggregate, Signer, WorkflowError, add_fields, require_role
 from ledger.rules import check_parameter_value
 
 _NS = uuid5(NAMESPACE_URL, "urn:donation-ledger")
@@ -39,6 +41,14 @@ class Donor(LedgerAggregate):
         self.visits: list[str] = []
 
     class DonorEnrolled(LedgerAggregate.Created):
+        """Version 2 signs the name only masked and as a salted commitment (``ledger.personal``,
+        as ``Donation.DonorRegistered`` v2): the clear name and the salt are stored beside the
+        signed body, so an exported or packaged body holds no clear name."""
+
+        class_version = 2
+        PERSONAL_FIELDS: ClassVar[Mapping[str, str]] = {"name": "name_commitment"}
+        UNSIGNED_FIELDS: ClassVar[frozenset[str]] = frozenset({"personal_salt"})
+
         donor_ref: str
         id_type: str
         id_number_masked: str
@@ -46,6 +56,14 @@ class Donor(LedgerAggregate):
         name: str
         sex: str
         birth_date: str
+        name_masked: str
+        name_commitment: str
+        personal_salt: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Version 1 signed the clear name (it stays in its body)."""
+            add_fields(state, name_masked="", name_commitment="", personal_salt="")
 
         def apply_state(self, aggregate: Donor) -> None:
             aggregate.donor_ref = self.donor_ref
@@ -73,6 +91,7 @@ class Donor(LedgerAggregate):
         sex: str,
         birth_date: str,
     ) -> Donor:
+        salt = personal.new_salt()
         return cls._open(
             cls.DonorEnrolled,
             signer,
@@ -84,6 +103,9 @@ class Donor(LedgerAggregate):
             name=name,
             sex=sex,
             birth_date=birth_date,
+            name_masked=personal.mask_name(name),
+            name_commitment=personal.commit(salt, "name", name),
+            personal_salt=salt,
         )
 
     def open_visit(self, signer: Signer, donation_id: UUID) -> None:

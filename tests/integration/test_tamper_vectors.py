@@ -33,6 +33,14 @@ def build_ledger(tmp_path: Path, db: str) -> Station:
     complete(station)
     donation_id = complete(station, cosign=False)
     amend_temperature(station, donation_id, 36.8)
+    station.app.amend(  # a personal value: signed masked and committed (RecordAmended v3)
+        donation_id,
+        station.signer("C001"),
+        step="registration",
+        field="name",
+        new_value="张叁",
+        reason="misspelt at the desk",
+    )
     station.app.change_station_setting(
         station.signer("A001"), "timestamp_mode", "per_event", "CAdES-T from here on"
     )

@@ -15,6 +15,7 @@ import pytest
 from ledger.canonical import event_body, event_canonical_bytes, sha256_hex
 from ledger.donation import Donation
 from ledger.personal import commit, commit_with_key, commitment_key, mask_name, mask_phone
+from ledger.registry import Donor
 from ledger.verify import _personal_reasons
 from services.station import Station
 from tests.unit.ledger.test_amendments import _decode, _encode
@@ -229,3 +230,48 @@ def test_forms_after_a_name_and_phone_amendment_verify_and_attach_no_clear_value
         assert "张叁丰" in page, path.name
         report = verify_pdf(path.read_bytes(), sqlite_station.trust_roots(), name=str(path))
         assert report.bottom_line, (path.name, report.failures())
+
+
+# -- the donor's enrolment (Donor.DonorEnrolled v2) ---------------------------------------------
+
+
+def _enrolled(station: Station) -> Donor.DonorEnrolled:
+    register(station, name="欧阳娜娜", phone="13912345678")
+    (event,) = [
+        e
+        for e in (
+            station.app.mapper.to_domain_event(n)
+            for n in station.app.recorder.select_notifications(1, 1000)
+        )
+        if isinstance(e, Donor.DonorEnrolled)
+    ]
+    return event
+
+
+def test_the_enrolment_signs_the_name_masked_and_committed(sqlite_station: Station) -> None:
+    event = _enrolled(sqlite_station)
+    body = event_body(event)
+    assert "name" not in body and "personal_salt" not in body
+    assert "欧阳娜娜" not in event_canonical_bytes(event).decode()
+    assert body["name_masked"] == "欧***"
+    assert body["name_commitment"] == commit(event.personal_salt, "name", "欧阳娜娜")
+    assert sha256_hex(event_canonical_bytes(event)) == event.event_hash
+    assert event.name == "欧阳娜娜" and _personal_reasons(event) == []
+    edited = dataclasses.replace(event, name="欧阳娜")  # type: ignore[call-arg]
+    ((code, _),) = _personal_reasons(edited)
+    assert code == "PERSONAL_DATA_MISMATCH"
+
+
+def test_a_version_1_enrolment_keeps_its_clear_body(sqlite_station: Station) -> None:
+    event = _enrolled(sqlite_station)
+    mapper = sqlite_station.app.mapper
+    stored = mapper.to_stored_event(event)
+    raw = _decode(mapper, stored.state)
+    assert raw["class_version"] == 2
+    for key in ("class_version", "name_masked", "name_commitment", "personal_salt"):
+        raw.pop(key)
+    upcast = mapper.to_domain_event(dataclasses.replace(stored, state=_encode(mapper, raw)))
+    assert isinstance(upcast, Donor.DonorEnrolled)
+    body = event_body(upcast)
+    assert body["name"] == "欧阳娜娜" and "name_commitment" not in body
+    assert _personal_reasons(upcast) == []
