@@ -25,12 +25,12 @@ import psycopg
 
 from ledger.application import PRODUCTS
 from ledger.identity import mask_id
+from ledger.personal import mask_phone
 from services import booking_slots as slots
 from services.booking_slots import SlotFull as SlotFull  # for the HTTP layer (409)
 from services.station import Station
 from services.steps import RegisterDonation, normalised_id, register_donation
 from services.users import UserStore
-from services.web_reads import mask_phone
 from signing.errors import InputError
 
 #: Where a booking comes from, and the channel its registration records.

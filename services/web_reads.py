@@ -24,6 +24,7 @@ from documents.pdf_verify import PdfVerificationReport
 from ledger.canonical import GENESIS_HASH, event_canonical_bytes, sha256_hex
 from ledger.donation import Donation
 from ledger.identity import InvalidIdentity, mask_id, validate_id
+from ledger.personal import mask_phone
 from ledger.registry import Donor, donor_id_for
 from ledger.verify import VerificationReport
 from projections.archive_queue import surname_only
@@ -37,13 +38,6 @@ from signing.errors import CertificateInvalid, InputError, SignatureInvalid
 from signing.validation import verify_detached
 
 MASKED_FIELDS = {"phone", "name", "birth_date", "donor_ref", "id_number_masked"}
-
-
-def mask_phone(phone: str) -> str:
-    digits = str(phone)
-    if len(digits) <= 7:
-        return "*" * len(digits)
-    return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
 
 
 def mask_field(field: str, value: Any) -> Any:
