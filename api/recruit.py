@@ -11,14 +11,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from services import booking, booking_report, matching, recruitable, recruitment
+from services import booking, booking_report, matching, recruitable, recruitment, station_time
 from services.settings import Settings
 from services.station import Station
 from services.users import UserStore
@@ -117,7 +117,7 @@ def _day(text: str) -> date:
 
 
 def cmd_calendar(settings: Settings, args: argparse.Namespace) -> int:
-    query = booking.CalendarQuery(args.first or datetime.now(UTC).date(), args.days)
+    query = booking.CalendarQuery(args.first or station_time.today(), args.days)
     rows = booking.booking_calendar(UserStore(settings.db), query)
     if args.json:
         print(json.dumps([dataclasses.asdict(r) for r in rows], indent=2))
@@ -178,7 +178,7 @@ def cmd_contact(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
-    today = datetime.now(UTC).date()
+    today = station_time.today()
     query = recruitment.RecruitmentStatsQuery(
         args.start or today.replace(day=1), args.end or today, args.window_days
     )
@@ -224,7 +224,7 @@ def cmd_list(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_booking_report(settings: Settings, args: argparse.Namespace) -> int:
-    today = datetime.now(UTC).date()
+    today = station_time.today()
     query = booking_report.BookingReportQuery(args.start or today.replace(day=1), args.end or today)
     with Station.open(settings) as station:
         done = booking_report.booking_report(station, UserStore(settings.db), query)

@@ -15,7 +15,7 @@ month) stay assigned by ``recorded_at`` so that a view never changes when a batc
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any, Protocol
 
 #: The stations' civil time: China Standard Time, UTC+8, no daylight saving. Days and months of
@@ -44,6 +44,16 @@ def station_day(moment: datetime) -> str:
 
 def station_date(moment: datetime) -> date:
     return moment.astimezone(STATION_TZ).date()
+
+
+def station_today(now: datetime | None = None) -> date:
+    """Today on the station's calendar (UTC+8): the day bookings, reports and ages refer to."""
+    return station_date(now or datetime.now(UTC))
+
+
+def station_start(day: date) -> datetime:
+    """The first moment (00:00 UTC+8) of a station day, tz-aware."""
+    return datetime.combine(day, time.min, STATION_TZ)
 
 
 class TimeBatch(Protocol):

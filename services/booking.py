@@ -26,6 +26,7 @@ import psycopg
 from ledger.application import PRODUCTS
 from ledger.identity import mask_id
 from ledger.personal import mask_phone
+from projections.eventtime import station_today
 from services import booking_slots as slots
 from services.booking_slots import SlotFull as SlotFull  # for the HTTP layer (409)
 from services.station import Station
@@ -135,7 +136,7 @@ class Appointment:
 
 def book_appointment(station: Station, store: UserStore, command: BookAppointment) -> Appointment:
     _channel(command.channel)
-    if command.day < datetime.now(UTC).date():
+    if command.day < station_today():
         raise InputError(f"{command.day} is in the past")
     number = _identity(station, command.id_type, command.id_number, command.sex, command.birth_date)
     donor_ref = station.secrets.donor_ref(f"{command.id_type}:{number}")
@@ -229,7 +230,7 @@ def record_no_show(store: UserStore, command: RecordNoShow, today: date | None =
     """The donor did not come: a booked appointment of a past day becomes ``no_show`` (its
     place stays counted: it was held for them). Returns the appointment's new state."""
     ensure_tables(store)
-    today = today or datetime.now(UTC).date()
+    today = today or station_today()
     with store.transaction() as run:
         rows = run(
             "SELECT day, state FROM web_appointments WHERE appointment_id = ?",

@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from eventsourcing.utils import get_topic
 
 from ledger.donation import Donation
+from projections.eventtime import STATION_TZ, station_date, station_start
 from services import booking, booking_slots
 from services.station import Station
 from services.users import UserStore
@@ -38,7 +39,8 @@ class BookingReport:
     collections_on_holidays: int
     per_open_workday: float | None
     per_open_holiday: float | None
-    #: hour (00..23, UTC) -> places booked in slots starting that hour / collections started.
+    #: hour (00..23, station time UTC+8) -> places booked in slots starting that hour /
+    #: collections started that hour.
     booked_by_hour: dict[str, int]
     collections_by_hour: dict[str, int]
 
@@ -60,8 +62,10 @@ def booking_report(station: Station, store: UserStore, query: BookingReportQuery
         raise InputError(f"the period ends ({query.end}) before it starts ({query.start})")
     if (query.end - query.start).days > 366:
         raise InputError("the booking report covers at most 367 days")
-    first = datetime.combine(query.start, datetime.min.time(), UTC)
-    after = datetime.combine(query.end + timedelta(days=1), datetime.min.time(), UTC)
+    # station days and hours (UTC+8), as the slots are: collections were counted by UTC hour,
+    # eight hours off the slots they were booked into
+    first = station_start(query.start)
+    after = station_start(query.end + timedelta(days=1))
     registrations = booked = 0
     for e in _events(station, Donation.DonorRegistered):
         if first <= e.timestamp < after:
@@ -88,8 +92,8 @@ def booking_report(station: Station, store: UserStore, query: BookingReportQuery
     for e in _events(station, Donation.ApheresisCollected):
         if first <= e.timestamp < after:
             started = datetime.fromisoformat(str(e.started_at))
-            by_hour[f"{started.astimezone(UTC).hour:02d}"] += 1
-            day = e.timestamp.date()
+            by_hour[f"{started.astimezone(STATION_TZ).hour:02d}"] += 1
+            day = station_date(e.timestamp)
             by_kind[kinds.get(day, "holiday" if day.weekday() >= 5 else "workday")] += 1
     workdays = sum(1 for k in kinds.values() if k == "workday")
     holidays = sum(1 for k in kinds.values() if k == "holiday")

@@ -1,7 +1,8 @@
 """Time-slot booking: per-station slots with a capacity, reminders in an outbox, no-shows.
 
 The slot schedule is versioned station data (table ``booking_schedules``): each version gives,
-per weekday (0 = Monday), the slot start times and their capacity, and per holiday date its own
+per weekday (0 = Monday), the slot start times (the station's civil time, UTC+8:
+``projections.eventtime.STATION_TZ``) and their capacity, and per holiday date its own
 slots (an empty mapping closes the station that day). The version in force for a day is the one
 with the latest ``effective_from`` on or before it; before any is published the built-in
 `DEFAULT_SCHEDULE` applies.
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from projections.eventtime import STATION_TZ
 from signing.errors import InputError
 
 Run = Callable[..., list[tuple[Any, ...]]]
@@ -250,7 +252,7 @@ def queue_message(
         channel,
         recipient_ref,
         json.dumps(dict(payload), sort_keys=True, ensure_ascii=False),
-        send_after.isoformat(),
+        send_after.astimezone(UTC).isoformat(),  # one offset: the outbox compares text
         _now(),
     )
     return message_id
@@ -260,7 +262,8 @@ def queue_reminder(
     run: Run, appointment_id: str, channel: str, recipient_ref: str, masked: str, slot_id: str
 ) -> str:
     day, start = slot_id.split("T")
-    starts = datetime.combine(date.fromisoformat(day), time.fromisoformat(start), UTC)
+    # a slot's day and start are the station's civil time (UTC+8), as its schedule reads
+    starts = datetime.combine(date.fromisoformat(day), time.fromisoformat(start), STATION_TZ)
     payload = {"appointment_id": appointment_id, "day": day, "start": start, "id": masked}
     return queue_message(
         run, appointment_id, "appointment_reminder", channel, recipient_ref, payload,
@@ -305,7 +308,7 @@ def messages(run: Run, *, due_at: datetime | None = None) -> list[OutboxMessage]
     params: list[Any] = []
     if due_at is not None:
         sql += " AND send_after <= ?"
-        params.append(due_at.isoformat())
+        params.append(due_at.astimezone(UTC).isoformat())
     return [_message(r) for r in run(sql + " ORDER BY send_after, message_id", *params)]
 
 

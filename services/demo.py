@@ -31,6 +31,7 @@ from ledger.registry import number_index_id_for
 from ledger.signer import CredentialSigner
 from ledger.timestamping import StamperThread
 from ledger.verify import VerificationReport
+from projections.eventtime import station_today
 from services import booking, booking_slots, donor_history
 from services.booking_slots import SlotFull
 from services.checkpoints import default_checkpoint_path, write_checkpoint_file
@@ -174,7 +175,7 @@ class DemoDay:
         salt = station.app.recorder.max_notification_id() if ledger_holds_donations(station) else 0
         self.rng = random.Random(seed if not salt else f"{seed}:{salt}")
         self.summary = DemoSummary()
-        self.today = datetime.now(UTC).date()
+        self.today = station_today()  # the station's day: its slots and reports count it
         self.sequence = self.rng.randrange(100000, 800000)
         self.donors: list[tuple[str, str, str, date]] = []
         #: Sealed donations and, while this process holds it, the donor's signer (for the forms).

@@ -15,7 +15,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from importlib import resources
 from typing import Any
 
@@ -25,6 +25,7 @@ from ledger.donation import Donation
 from ledger.identity import age_on
 from ledger.recruitment import Recruitment
 from ledger.registry import Donor
+from projections.eventtime import station_date, station_today
 from services.station import Station
 from signing.errors import InputError
 
@@ -112,7 +113,7 @@ def recruitable_by_ref(station: Station, query: RecruitableQuery) -> dict[str, R
     """The same donors by their HMAC reference (for joining other signed facts about them)."""
     _check(query)
     rules = recruitment_rules()
-    as_of = query.as_of or datetime.now(UTC).date()
+    as_of = query.as_of or station_today()
     donors: dict[str, _Donor] = defaultdict(_Donor)
     visit: dict[str, tuple[str, str, str]] = {}  # donation id -> (donor ref, product, station)
     for e in _events(
@@ -152,7 +153,7 @@ def _row(d: _Donor, as_of: date, rules: dict[str, Any]) -> RecruitableDonor | No
     if not d.collections or not d.birth:
         return None  # never collected here: not a recruitment candidate
     last_at, product, amount, where = max(d.collections)
-    days = (as_of - last_at.date()).days
+    days = (as_of - station_date(last_at)).days
     if days < int(rules["min_days_since_last_apheresis"]):
         return None
     age = age_on(date.fromisoformat(d.birth), as_of)
@@ -160,7 +161,7 @@ def _row(d: _Donor, as_of: date, rules: dict[str, Any]) -> RecruitableDonor | No
     limit = rules["age_max_repeat"] if repeat else rules["age_max_first_time"]
     if not int(rules["age_min"]) <= age <= int(limit):
         return None
-    if any((as_of - t.date()).days < int(rules["open_deferral_days"]) for t in d.deferrals):
+    if any((as_of - station_date(t)).days < int(rules["open_deferral_days"]) for t in d.deferrals):
         return None
     if days > int(rules["lapsed_after_days"]):
         kind = "lapsed"
@@ -169,8 +170,8 @@ def _row(d: _Donor, as_of: date, rules: dict[str, Any]) -> RecruitableDonor | No
     contact_at, outcome = max(d.contacts) if d.contacts else (None, "")
     return RecruitableDonor(
         d.masked, d.name[:1] + "*" * (len(d.name) - 1), d.sex, age, d.abo, days,
-        last_at.date().isoformat(), product, amount, where, kind, len(d.collections),
-        len(d.contacts), outcome, contact_at.date().isoformat() if contact_at else "",
+        station_date(last_at).isoformat(), product, amount, where, kind, len(d.collections),
+        len(d.contacts), outcome, station_date(contact_at).isoformat() if contact_at else "",
     )  # fmt: skip
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
@@ -25,6 +25,7 @@ from ledger.recruitment import CONTACT_CHANNELS as CONTACT_CHANNELS
 from ledger.recruitment import OUTCOMES as OUTCOMES
 from ledger.recruitment import Recruitment
 from ledger.registry import Donor, donor_id_for
+from projections.eventtime import station_date, station_start, station_today
 from services.matching import match_request
 from services.staff import staff_signer
 from services.station import Station
@@ -57,7 +58,7 @@ def enrolled_donor(station: Station, id_type: str, id_number: str) -> Donor:
     if not number:
         raise InputError("ID number: missing")
     try:
-        resident = validate_id(id_type, number, datetime.now(UTC).date())
+        resident = validate_id(id_type, number, station_today())
     except InvalidIdentity as exc:
         raise InputError(f"ID number: {exc}") from exc
     if resident is not None:
@@ -144,14 +145,15 @@ class RecruitmentStats:
 
 
 def recruitment_statistics(station: Station, query: RecruitmentStatsQuery) -> RecruitmentStats:
-    """Contacts per month (UTC) and recruiter by outcome, and the share of the period's
-    collections whose donor was contacted in the ``window_days`` before the collection."""
+    """Contacts per month (station time, UTC+8) and recruiter by outcome, and the share of the
+    period's collections whose donor was contacted in the ``window_days`` before the
+    collection."""
     if query.end < query.start:
         raise InputError(f"the period ends ({query.end}) before it starts ({query.start})")
     if not 1 <= query.window_days <= 3650:
         raise InputError("the contact window is 1 to 3650 days")
-    first = datetime.combine(query.start, datetime.min.time(), UTC)
-    after = datetime.combine(query.end + timedelta(days=1), datetime.min.time(), UTC)
+    first = station_start(query.start)  # station days and months (UTC+8), as the metrics
+    after = station_start(query.end + timedelta(days=1))
     counts: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     contacts_of: dict[str, list[datetime]] = defaultdict(list)
     for event in events_of(station, Recruitment.RecruitmentContacted):
@@ -159,7 +161,7 @@ def recruitment_statistics(station: Station, query: RecruitmentStatsQuery) -> Re
         contacts_of[event.donor_ref].append(at)
         if first <= at < after:
             recruiter = str(event.actor).removeprefix("STAFF:")
-            counts[(at.strftime("%Y-%m"), recruiter)][event.outcome] += 1
+            counts[(station_date(at).strftime("%Y-%m"), recruiter)][event.outcome] += 1
     donor_of = {
         str(e.originator_id): str(e.donor_ref) for e in events_of(station, Donation.DonorRegistered)
     }

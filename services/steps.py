@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any, Literal
 from uuid import UUID
 
@@ -30,6 +30,7 @@ from ledger.application import PRODUCTS as PRODUCTS  # re-exported for the adapt
 from ledger.donation import Donation, Step
 from ledger.events import WorkflowError as WorkflowError  # re-exported for the adapters
 from ledger.identity import InvalidIdentity, check_declared, validate_id
+from projections.eventtime import station_today
 from services.donor_history import ask, configured_source, record_answer
 from services.staff import staff_signer
 from services.station import Station
@@ -205,7 +206,7 @@ def normalised_id(id_type: str, id_number: str, sex: str, birth_date: date) -> s
     """The normalised ID number, checked (GB 11643 check digit, the declared sex and birth
     date); `InputError` naming what is wrong."""
     try:
-        resident = validate_id(id_type, id_number, datetime.now(UTC).date())
+        resident = validate_id(id_type, id_number, station_today())
         if resident is not None:
             check_declared(resident, sex, birth_date)
             return resident.number

@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -28,6 +28,7 @@ from ledger.personal import mask_phone
 from ledger.registry import Donor, donor_id_for
 from ledger.verify import VerificationReport
 from projections.archive_queue import surname_only
+from projections.eventtime import station_today
 from projections.quality_report import metric_dimensions, metric_titles, quality_report
 from projections.queries import archive_queue
 from projections.runner import Projector, Views
@@ -387,7 +388,7 @@ def donor_lookup(station: Station, command: LookUpDonor) -> dict[str, Any]:
     if not number:
         raise InputError("ID number: missing")
     try:
-        resident = validate_id(command.id_type, number, datetime.now(UTC).date())
+        resident = validate_id(command.id_type, number, station_today())
     except InvalidIdentity as exc:
         raise InputError(f"ID number: {exc}") from exc
     if resident is not None:

@@ -33,6 +33,7 @@ from services import (
     recruitment,
     staff,
     station_settings,
+    station_time,
     steps,
     users,
     web_reads,
@@ -696,7 +697,7 @@ def staff_booking_calendar(
 ) -> Response:
     """The booking calendar: each slot's capacity, places booked and free, as a bar."""
     try:
-        start = _date(first, "first day") if first else datetime.now(UTC).date()
+        start = _date(first, "first day") if first else station_time.today()
         rows = booking.booking_calendar(ctx.users, booking.CalendarQuery(start, days))
     except LedgerError as exc:
         return render(request, "message.html", who, 400, message=str(exc))
@@ -709,7 +710,7 @@ def staff_booking_calendar(
 def recruitment_page(
     request: Request, ctx: Ctx, who: Caller, message: str = "", status_code: int = 200
 ) -> HTMLResponse:
-    today = datetime.now(UTC).date()
+    today = station_time.today()
     query = recruitment.RecruitmentStatsQuery(today.replace(day=1), today)
     stats = ctx.call(lambda station: recruitment.recruitment_statistics(station, query))
     return render(
@@ -729,7 +730,7 @@ def staff_booking_report(
     request: Request, ctx: Ctx, who: StaffPage, start: str = "", end: str = ""
 ) -> Response:
     """Appointment share, collections per open day, load by hour as bars."""
-    today = datetime.now(UTC).date()
+    today = station_time.today()
     try:
         query = booking_report.BookingReportQuery(
             _date(start, "start") if start else today.replace(day=1),

@@ -9,7 +9,7 @@ archiving itself runs in a worker thread (`services.archive_jobs`), never in the
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from api.web.auth import Caller, Ctx, require, signing_staff
 from api.web.pages import render
 from api.web.routes.archive import download as download_zip
-from services import archive, archive_history, web_reads
+from services import archive, archive_history, station_time, web_reads
 from services.archive_jobs import ArchiveJobRunning
 from signing.errors import InputError, LedgerError
 
@@ -43,7 +43,7 @@ def archivist_page(
     status_code: int = 200,
     **values: Any,
 ) -> Response:
-    today = datetime.now(UTC).date()
+    today = station_time.today()
     items = ctx.call(web_reads.archive_queue_items)
     packages = ctx.call(archive_history.archived_packages)
     context: dict[str, Any] = {

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
 from api.cli import main
+from projections.eventtime import station_today
 from services.station import Station
 from tests.conftest import make_settings
 from tests.unit.services.test_steps import registered, through_collection
@@ -21,7 +22,7 @@ def test_a_published_schedule_shows_in_the_calendar(
     cli_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["init"]) == 0
-    first = datetime.now(UTC).date() + timedelta(days=1)
+    first = station_today() + timedelta(days=1)
     schedule = {
         "version": "cli-1",
         "effective_from": first.isoformat(),
@@ -83,7 +84,7 @@ def test_the_recruitable_list_is_masked(cli_env: Path, capsys: pytest.CaptureFix
     with Station.open(settings) as st:
         through_collection(st, registered(st, sequence=12), "9000626100121")
     capsys.readouterr()
-    later = (datetime.now(UTC).date() + timedelta(days=15)).isoformat()
+    later = (station_today() + timedelta(days=15)).isoformat()
     assert main(["recruit", "list", "--as-of", later, "--json"]) == 0
     [row] = json.loads(capsys.readouterr().out)
     assert row["id_number_masked"] == make_id(date(1985, 3, 4), "F", sequence=12)[:6] + "*" * 12
@@ -98,7 +99,7 @@ def test_the_booking_report_counts_a_collection(
     with Station.open(settings) as st:
         through_collection(st, registered(st, sequence=13), "9000626100131")
     capsys.readouterr()
-    today = datetime.now(UTC).date().isoformat()
+    today = station_today().isoformat()
     assert main(["booking", "report", "--from", today, "--to", today, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert (report["registrations"], report["booked_registrations"]) == (1, 0)
@@ -118,7 +119,7 @@ def test_a_matched_request_lists_donors_and_takes_contacts(
     assert main(["recruit", "match-request", "--staff", "Z001", "--hospital", "浙大一院",
                  "--patient", "李四", "--abo", "O", "--hpa", "1a1a"]) == 0  # fmt: skip
     request_id = capsys.readouterr().out.split()[1].rstrip(":")
-    later = (datetime.now(UTC).date() + timedelta(days=15)).isoformat()
+    later = (station_today() + timedelta(days=15)).isoformat()
     assert main(["recruit", "match", request_id, "--as-of", later, "--json"]) == 0
     [row] = json.loads(capsys.readouterr().out)
     assert row["hla_hpa"] == "not typed"

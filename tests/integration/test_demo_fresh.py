@@ -16,6 +16,7 @@ from api.cli import main
 from documents.forms import fonts
 from ledger.events import WorkflowError
 from ledger.registry import DonationNumberIndex
+from projections.eventtime import station_today
 from services.demo import MAX_DONATIONS, SEQUENCE_LIMIT, DemoDay, free_sequence_block
 from services.station import Station
 from tests.conftest import make_settings
@@ -135,7 +136,7 @@ def test_the_demo_books_its_donors_into_slots_and_the_recruiter_calls_some(
     summary = day.run(10)
     booked = [appointment for _, appointment, _ in day.queue if appointment is not None]
     assert summary.booked == len(booked) and 5 <= len(booked) <= 10  # ~80%, by the seed
-    today = datetime.now(UTC).date()
+    today = station_today()
     slots = booking.booking_calendar(day.store, booking.CalendarQuery(today, 1))
     assert sum(s.booked for s in slots) == len(booked)
     assert all(s.booked <= s.capacity for s in slots)

@@ -21,7 +21,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from api.web import create_app, pages, pages_archive, routes
-from projections.eventtime import station_date
+from projections.eventtime import station_date, station_today
 from services import users, web_reads
 from services.amend import AmendRecord, amend_record
 from services.booking import QUESTIONNAIRE
@@ -840,7 +840,7 @@ def test_the_api_records_a_step_on_postgresql(pg_schema: str, tmp_path: Path) ->
 
 def test_a_channel_books_a_slot_until_it_is_full_and_the_calendar_shows_it(web: Web) -> None:
     client = web.client()
-    day = datetime.now(UTC).date() + timedelta(days=40)
+    day = station_today() + timedelta(days=40)
     schedule = {
         "version": "http-1",
         "effective_from": day.isoformat(),
@@ -910,7 +910,7 @@ def test_a_staff_member_who_is_no_recruiter_gets_409_and_nothing_is_written(web:
 
 def test_the_recruitable_list_is_masked_and_refuses_a_bad_query(web: Web) -> None:
     client = web.client()
-    later = (datetime.now(UTC).date() + timedelta(days=20)).isoformat()
+    later = (station_today() + timedelta(days=20)).isoformat()
     rows = client.get(f"/api/v1/recruitment/recruitable?as_of={later}", headers=web.bearer("staff"))
     assert rows.status_code == 200 and rows.json(), rows.text  # the module's collected donor
     assert all(r["id_number_masked"].endswith("*" * 12) for r in rows.json())
@@ -931,7 +931,7 @@ def test_a_matched_recruitment_request_over_the_api_ranks_masked_donors(web: Web
     listed = client.get("/api/v1/recruitment/match-requests", headers=recruiter).json()
     assert next(r for r in listed if r["request_id"] == request_id)["hospital"] == "浙大一院"
     assert "林小红" not in json.dumps(listed)
-    later = (datetime.now(UTC).date() + timedelta(days=20)).isoformat()
+    later = (station_today() + timedelta(days=20)).isoformat()
     ranked = client.get(
         f"/api/v1/recruitment/match-requests/{request_id}/donors?as_of={later}", headers=recruiter
     )
@@ -979,7 +979,7 @@ def test_a_typed_donor_is_ranked_by_hpa_and_hla_before_untyped_ones(web: Web) ->
             "hla": "A*02 A*11 B*46 B*58", "hpa": "1a1a 2a2a"}  # fmt: skip
     made = client.post("/api/v1/recruitment/match-requests", json=body, headers=recruiter)
     assert made.status_code == 201, made.text
-    later = (datetime.now(UTC).date() + timedelta(days=20)).isoformat()
+    later = (station_today() + timedelta(days=20)).isoformat()
     rows = client.get(
         f"/api/v1/recruitment/match-requests/{made.json()['request_id']}/donors?as_of={later}",
         headers=recruiter,
@@ -992,7 +992,7 @@ def test_a_typed_donor_is_ranked_by_hpa_and_hla_before_untyped_ones(web: Web) ->
 
 
 def test_the_booking_report_counts_the_module_collection(web: Web) -> None:
-    today = datetime.now(UTC).date().isoformat()
+    today = station_today().isoformat()
     answer = web.client().get(
         f"/api/v1/booking/report?start={today}&end={today}", headers=web.bearer("quality")
     )

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -28,6 +28,7 @@ import pytest
 import uvicorn
 
 from api.web import create_app
+from projections.eventtime import station_today
 from services.booking import QUESTIONNAIRE
 from services.station import Station
 from tests import pdf_attacks
@@ -219,7 +220,7 @@ def test_the_archivist_archives_a_period_with_live_progress_and_reverifies_the_p
     browser: Any, served: Served
 ) -> None:
     page = logged_in(browser, served, "archivist")
-    today = datetime.now(UTC).date()
+    today = station_today()
     page.fill("input[name=from_date]", (today - timedelta(days=1)).isoformat())
     page.fill("input[name=to_date]", (today + timedelta(days=1)).isoformat())  # station: UTC+8
     page.click("#period button")
@@ -294,7 +295,7 @@ def test_a_donor_books_and_pre_registers_on_the_h5_page_and_the_clerk_confirms(
     book.locator("select[name=channel]").select_option("wechat")
     book.locator("input[name=id_number]").fill(id_number)
     book.locator("input[name=birth_date]").fill(birth.isoformat())
-    book.locator("input[name=day]").fill((date.today() + timedelta(days=3)).isoformat())
+    book.locator("input[name=day]").fill((station_today() + timedelta(days=3)).isoformat())
     book.locator("button").click()
     page.wait_for_load_state()
     assert "booked" in page.inner_text(".message")

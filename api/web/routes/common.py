@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import Header, status
@@ -11,8 +11,7 @@ from fastapi.responses import JSONResponse
 
 from api.web.auth import Caller
 from api.web.context import WebContext
-from projections.eventtime import station_date
-from services import users
+from services import station_time, users
 
 IdempotencyKey = Annotated[
     str | None,
@@ -55,7 +54,7 @@ def user_out(user: users.User) -> dict[str, Any]:
 def period(start: date | None, end: date | None) -> tuple[date, date]:
     """The period of the rates: default the last twelve months to today, the station's day
     (UTC+8, as the metrics count days): at 20:00 UTC a UTC date left out the day's records."""
-    end = end or station_date(datetime.now(UTC))
+    end = end or station_time.today()
     if start is None:
         month = end.month - 11
         year = end.year + (month - 1) // 12

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
 from api.web.auth import Caller, Ctx, Staff, require, signing_staff
 from api.web.models import ContactIn, MatchRequestIn, TypingIn
-from services import matching, recruitable, recruitment
+from services import matching, recruitable, recruitment, station_time
 
 router = APIRouter()
 StaffOrQuality = Annotated[Caller, Depends(require("staff", "quality"))]
@@ -36,7 +36,7 @@ def statistics(
     window_days: Annotated[int, Query(ge=1, le=3650)] = 90,
 ) -> dict[str, Any]:
     """Contacts per month and recruiter by outcome; collections with a prior contact."""
-    today = datetime.now(UTC).date()
+    today = station_time.today()
     query = recruitment.RecruitmentStatsQuery(
         start or today.replace(day=1), end or today, window_days
     )

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
 from api.web.auth import Admin, Caller, Channel, Ctx, Staff, require, signing_staff
 from api.web.models import ScheduleIn
-from services import booking, booking_report
+from services import booking, booking_report, station_time
 
 router = APIRouter()
 StaffOrChannel = Annotated[Caller, Depends(require("staff", "channel"))]
@@ -25,7 +25,7 @@ def calendar(
     days: Annotated[int, Query(ge=1, le=92)] = 7,
 ) -> list[dict[str, Any]]:
     """Every slot of the days: capacity, places booked and free, holiday, schedule version."""
-    query = booking.CalendarQuery(first or datetime.now(UTC).date(), days)
+    query = booking.CalendarQuery(first or station_time.today(), days)
     return [dataclasses.asdict(s) for s in booking.booking_calendar(ctx.users, query)]
 
 
@@ -65,7 +65,7 @@ def report(
     ctx: Ctx, who: StaffOrQuality, start: date | None = None, end: date | None = None
 ) -> dict[str, Any]:
     """Appointment share, collections per open workday / holiday, load by hour (UTC)."""
-    today = datetime.now(UTC).date()
+    today = station_time.today()
     query = booking_report.BookingReportQuery(start or today.replace(day=1), end or today)
     done = ctx.call(lambda station: booking_report.booking_report(station, ctx.users, query))
     return dataclasses.asdict(done)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from uuid import UUID
 
 import pytest
 
+from projections.eventtime import station_today
 from services import booking
 from services.station import Station
 from services.users import UserStore
@@ -24,7 +25,7 @@ def store(sqlite_station: Station) -> UserStore:
 
 
 def tomorrow() -> date:
-    return datetime.now(UTC).date() + timedelta(days=1)
+    return station_today() + timedelta(days=1)
 
 
 def book(station: Station, store: UserStore, channel: str = "wechat") -> booking.Appointment:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 
+from projections.eventtime import STATION_TZ, station_today
 from services.booking_report import BookingReportQuery, booking_report
 from services.station import Station
 from services.steps import RegisterDonation, register_donation
@@ -34,7 +35,7 @@ def test_the_share_of_registrations_with_an_appointment(sqlite_station: Station)
         appointment_id="APT-1",
     )
     register_donation(sqlite_station, command)
-    today = datetime.now(UTC).date()
+    today = station_today()
     report = booking_report(sqlite_station, store, BookingReportQuery(today, today))
     assert (report.registrations, report.booked_registrations) == (2, 1)
     assert report.appointment_share == 0.5
@@ -42,14 +43,15 @@ def test_the_share_of_registrations_with_an_appointment(sqlite_station: Station)
 
 def test_collections_per_open_day_and_load_by_hour(sqlite_station: Station) -> None:
     store = UserStore(sqlite_station.settings.db)
-    today = datetime.now(UTC).date()
+    today = station_today()
     tomorrow = today + timedelta(days=1)
     publish(store, schedule("r1", holidays={tomorrow.isoformat(): {"10:00": 2}}))
     through_collection(sqlite_station, registered(sqlite_station, sequence=7), "9000626100071")
     book(sqlite_station, store, tomorrow, "10:00")
     report = booking_report(sqlite_station, store, BookingReportQuery(today, tomorrow))
     assert report.booked_by_hour == {"10": 1}
-    hour = f"{datetime.now(UTC).hour:02d}"
+    # collections by the station's hour (UTC+8), as the slots: 8 hours off the UTC hour
+    hour = f"{datetime.now(STATION_TZ).hour:02d}"
     assert report.collections_by_hour == {hour: 1}
     kind = "holiday" if today.weekday() >= 5 else "workday"
     assert getattr(report, f"collections_on_{kind}s") == 1
@@ -60,6 +62,6 @@ def test_collections_per_open_day_and_load_by_hour(sqlite_station: Station) -> N
 
 def test_a_period_that_ends_before_it_starts_is_refused(sqlite_station: Station) -> None:
     store = UserStore(sqlite_station.settings.db)
-    today = datetime.now(UTC).date()
+    today = station_today()
     with pytest.raises(InputError, match="before it starts"):
         booking_report(sqlite_station, store, BookingReportQuery(today, today - timedelta(1)))

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from projections.eventtime import STATION_TZ, station_today
 from services import booking
 from services import booking_slots as slots
 from services.station import Station
@@ -20,7 +21,7 @@ BIRTH = date(1990, 3, 4)
 
 
 def next_weekday(weekday: int, after: int = 1) -> date:
-    day = datetime.now(UTC).date() + timedelta(days=after)
+    day = station_today() + timedelta(days=after)
     while day.weekday() != weekday:
         day += timedelta(days=1)
     return day
@@ -98,7 +99,7 @@ def test_a_holiday_has_its_own_slots_and_may_be_closed(station: Station) -> None
 def test_a_newer_schedule_version_applies_from_its_date(station: Station) -> None:
     store = UserStore(station.settings.db)
     publish(store, schedule("t1", capacity=2))
-    later = datetime.now(UTC).date() + timedelta(days=20)
+    later = station_today() + timedelta(days=20)
     publish(store, schedule("t2", capacity=5, effective_from=later.isoformat()))
     cal = booking.booking_calendar(store, booking.CalendarQuery(later - timedelta(days=1), 2))
     morning = [(s.day, s.capacity, s.schedule_version) for s in cal if s.start == "09:00"]
@@ -182,7 +183,8 @@ def test_a_booking_queues_a_reminder_due_a_day_before(station: Station) -> None:
     publish(store, schedule("t1"))
     day = next_weekday(2, after=3)
     booked = book(station, store, day, "14:00")
-    starts = datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=14)
+    # the slot's 14:00 is station time (UTC+8)
+    starts = datetime.combine(day, datetime.min.time(), STATION_TZ) + timedelta(hours=14)
     assert booking.due_reminders(store, starts - timedelta(hours=25)) == []
     [message] = booking.due_reminders(store, starts - timedelta(hours=23))
     assert message.appointment_id == booked.appointment_id

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from uuid import UUID
 
 import pytest
 
 from ledger.events import WorkflowError
 from ledger.recruitment import Recruitment
+from projections.eventtime import station_today
 from services import matching, recruitment
 from services.station import Station
 from services.verification import verify_station
@@ -45,7 +46,7 @@ def test_donors_are_ranked_abo_identical_first_then_most_recent(sqlite_station: 
     through_collection(sqlite_station, registered(sqlite_station, sequence=7), "9000626100071")
     other = "B" if TEST["abo"] != "B" else "A"
     done = request(sqlite_station, abo=other)
-    later = datetime.now(UTC).date() + timedelta(days=20)
+    later = station_today() + timedelta(days=20)
     [row] = matching.matched_donors(sqlite_station, matching.MatchQuery(done.request_id, later))
     assert (row.compatibility, row.hla_hpa) == ("abo_other", "not typed")
     same = request(sqlite_station)
@@ -88,7 +89,7 @@ def test_typed_donors_rank_hpa_compatible_first_then_by_hla_and_the_ledger_verif
     matching.record_typing(sqlite_station, _typing(ids[7], "A*02 A*11 B*46 B*58", "1a1b"))
     matching.record_typing(sqlite_station, _typing(ids[9], "A*24 A*11 B*13 B*58", "1a1a"))
     done = request(sqlite_station, hla="A*02 A*11 B*46 B*58", hpa="1a1a")
-    later = datetime.now(UTC).date() + timedelta(days=20)
+    later = station_today() + timedelta(days=20)
     rows = matching.matched_donors(sqlite_station, matching.MatchQuery(done.request_id, later))
     order = [r.donor.id_number_masked for r in rows]
     assert order == [ids[9][:6] + "*" * 12, ids[7][:6] + "*" * 12, ids[11][:6] + "*" * 12]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import pytest
 
 from ledger.rules.loading import load_rule_set_ref
+from projections.eventtime import station_today
 from services import recruitable, recruitment
 from services.station import Station
 from signing.errors import InputError
@@ -17,7 +18,7 @@ BIRTH = date(1985, 3, 4)  # the birth date `registered` uses
 
 
 def today() -> date:
-    return datetime.now(UTC).date()
+    return station_today()
 
 
 def listed(station: Station, **kw: object) -> list[recruitable.RecruitableDonor]:

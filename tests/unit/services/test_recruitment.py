@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from uuid import UUID
 
 import pytest
 
 from ledger.events import WorkflowError
 from ledger.recruitment import Recruitment
+from projections.eventtime import station_today
 from services import recruitment
 from services.station import Station
 from services.verification import verify_station
@@ -26,7 +27,7 @@ def contact(station: Station, sequence: int = 7, **kw: str) -> recruitment.Conta
 
 
 def today() -> date:
-    return datetime.now(UTC).date()
+    return station_today()
 
 
 def test_a_contact_is_a_signed_event_of_the_recruiter(station: Station) -> None:
