@@ -414,7 +414,14 @@ def enrolment(donation: DonationEvents, when: datetime) -> Any:
         name=donation.name,
         sex="F",
         birth_date="1990-05-17",
+        name_masked=mask_name(donation.name),
+        name_commitment=commit(SALT, "name", donation.name),
+        personal_salt=SALT,
     )
+
+
+#: The salt of the built enrolments' name commitments (fixed: the builder is deterministic).
+SALT = "00" * 16
 
 
 def station_configured(station_id: str, when: datetime, department: str = "献血服务二科") -> Any:
