@@ -78,11 +78,22 @@ class Views:
 
     @classmethod
     def open(cls, env: Mapping[str, str]) -> Views:
-        """The views in the database a ``persistence_env`` names; creates missing tables."""
-        from ledger.stores import postgres_setup
+        """The views in the database a ``persistence_env`` names; creates missing tables (on a
+        read-only server, a hot standby, it only reads them)."""
+        from ledger.stores import postgres_read_only, postgres_setup
 
         factory: Any = InfrastructureFactory.construct(Environment("LEDGER_VIEWS", dict(env)))
         datastore = factory.datastore
+        if isinstance(datastore, PostgresDatastore) and postgres_read_only(env):
+            # A hot standby: the views are read as the primary's projector wrote them.
+            from projections.postgres import PostgresViewStore
+
+            read_only = [
+                PostgresViewStore(datastore, name=p.name, tables=p.tables)
+                for p in PROJECTIONS.values()
+            ]
+            views = [p(store) for p, store in zip(PROJECTIONS.values(), read_only, strict=True)]
+            return cls(datastore, views, factory)
         if isinstance(datastore, PostgresDatastore):
             from projections.postgres import PostgresViewStore
 

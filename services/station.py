@@ -25,7 +25,13 @@ from ledger.personal import mask_name
 from ledger.registry import SigningCredential, credential_id_for
 from ledger.rules import StationParameters, load_rule_set, load_station_parameters
 from ledger.signer import CredentialSigner
-from ledger.stores import EvidenceStore, chain_length, persistence_env, postgres_setup
+from ledger.stores import (
+    EvidenceStore,
+    chain_length,
+    persistence_env,
+    postgres_read_only,
+    postgres_setup,
+)
 from ledger.timestamping import BatchPolicy, Stamper
 from ledger.verify import LedgerVerifier
 from services import checkpoints
@@ -118,7 +124,13 @@ class Station:
             raise WorkflowError(f"{settings.pki_dir} already holds a station PKI")
         # One station per database or schema: its chain, batches and checkpoints are the
         # store's. A second station's events in another's chain break its verification.
-        held = chain_length(persistence_env(settings.db))
+        env = persistence_env(settings.db)
+        if "SQLITE_DBNAME" not in env and postgres_read_only(env):
+            raise WorkflowError(
+                "LEDGER_DB is read-only (a hot standby, or a read-only role): a station is set "
+                "up on the primary"
+            )
+        held = chain_length(env)
         if held:
             raise WorkflowError(
                 f"LEDGER_DB already holds a ledger of {held} events: give each station its "
@@ -379,6 +391,11 @@ def _make_app(settings: Settings, secrets: StationSecrets) -> LedgerApp:
 
     if "SQLITE_DBNAME" in env:
         Path(env["SQLITE_DBNAME"]).parent.mkdir(parents=True, exist_ok=True)
+        return build()
+    if postgres_read_only(env):
+        # A streaming-replication standby (or a read-only role): read and verify, create
+        # nothing (eventsourcing's CREATE_TABLE switch; the schema must exist already).
+        env["CREATE_TABLE"] = "n"
         return build()
     with postgres_setup(env):
         return build()

@@ -219,6 +219,17 @@ def postgres_admin_connection(env: Mapping[str, str]) -> psycopg.Connection[Any]
     )
 
 
+def postgres_read_only(env: Mapping[str, str]) -> bool:
+    """Is the PostgreSQL server of *env* a hot standby (streaming replication), or does its
+    session start read-only (``default_transaction_read_only``)? Such a store can be read and
+    verified, never set up: opening it creates no schema, table or view."""
+    with postgres_admin_connection(env) as conn:
+        row = conn.execute(
+            "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on'"
+        ).fetchone()
+    return bool(row and row[0])
+
+
 @contextmanager
 def postgres_setup(env: dict[str, str]) -> Iterator[None]:
     """Create the schema named in *env* and hold a session advisory lock while the caller
