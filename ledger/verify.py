@@ -100,6 +100,9 @@ class VerificationReport(Report):
     since_size: int | None = None
     witnessed: int = 0
     signature_timestamps: int = 0
+    #: ``--since --new-only``: events before the checkpoint taken from the chain's stored hashes
+    #: (their bodies not read).
+    from_chain: int = 0
 
     def counts(self) -> dict[str, Any]:
         return {
@@ -118,6 +121,7 @@ class VerificationReport(Report):
             "since_size": self.since_size,
             "witnessed_checkpoints": self.witnessed,
             "signature_timestamps": self.signature_timestamps,
+            "events_from_chain": self.from_chain,
         }
 
 
@@ -180,6 +184,8 @@ class _State:
     assumed: _Assumed | None = None
     #: Leaves at the start of a range whose time is that of the leaf before the range.
     untimed_head: int = 0
+    #: Leaves before the ``--since`` checkpoint taken from the chain rows (``new_only``).
+    from_chain: int = 0
 
     def add_leaf(self, position: int, event_hash: str, time: datetime | None) -> None:
         self.leaves.append(leaf_hash(bytes.fromhex(event_hash)))
@@ -242,7 +248,11 @@ class LedgerVerifier:
         worker_verifier: Callable[[], LedgerVerifier] | None = None,
         range_events: int | None = None,
         parallel_min_events: int = 0,
+        new_only: bool = False,
     ) -> None:
+        if new_only and since is None:
+            raise ValueError("new_only needs a --since checkpoint")
+        self.new_only = new_only
         self.workers = workers
         self.parallel_min_events = parallel_min_events
         self.worker_verifier = worker_verifier
@@ -263,11 +273,53 @@ class LedgerVerifier:
     def verify(self, progress: Callable[[int], None] | None = None) -> VerificationReport:
         state = self._new_state()
         truncated = False
+        start = 1
+        if self.new_only:
+            start = self._prefix_from_chain(state)
         if self.workers > 1 and self.worker_verifier is not None:
-            truncated = self._verify_parallel(state, progress)
+            truncated = self._verify_parallel(state, progress, start)
         else:
-            truncated = self._verify_range(state, 1, None, progress)
+            truncated = self._verify_range(state, start, None, progress)
         return self._report(state, truncated)
+
+    def _prefix_from_chain(self, state: _State) -> int:
+        """``--since --new-only``: the events the checkpoint covers, from the chain rows alone.
+
+        Each row's stored hash is its Merkle leaf and its record's latest hash; the links
+        between rows are checked. The bodies are not read, so an event before the checkpoint
+        edited in place is not seen here (a full verification sees it); what is proven is that
+        the chain the checkpoint signed is still the log's prefix (the consistency proof on
+        these leaves) and everything after it in full. Returns the first position to verify
+        in full."""
+        assert self.since is not None
+        size = self.since.size
+        cursor = 0
+        while len(state.leaves) < size:
+            links = self.recorder.select_chain(cursor, self.batch_size)
+            if not links:
+                break
+            for link in links[: size - len(state.leaves)]:
+                if link.prev_hash != state.prev_hash:
+                    after = f"position {state.prev_position}" if state.prev_position else "genesis"
+                    state.findings.append(
+                        _Raw(
+                            link.position,
+                            Code.CHAIN_LINK_MISMATCH,
+                            f"chain link broken: prev_hash {link.prev_hash[:16]}... is not the "
+                            f"hash of the event before it ({after})",
+                            str(link.originator_id),
+                        )
+                    )
+                    state.bad_positions.add(link.position)
+                state.add_leaf(link.position, link.event_hash, _NO_TIME)
+                state.aggregates[str(UUID(str(link.originator_id)))] = (
+                    link.originator_version,
+                    link.event_hash,
+                )
+                state.prev_hash, state.prev_position = link.event_hash, link.position
+            cursor = links[-1].position
+        state.from_chain = len(state.leaves)
+        return state.prev_position + 1
 
     def _new_state(self) -> _State:
         return _State(
@@ -302,7 +354,9 @@ class LedgerVerifier:
         last = state.prev_position or None
         return _RangeResult(lo, hi if hi is not None else 0, state, truncated, last)
 
-    def _verify_parallel(self, state: _State, progress: Callable[[int], None] | None) -> bool:
+    def _verify_parallel(
+        self, state: _State, progress: Callable[[int], None] | None, start: int = 1
+    ) -> bool:
         """Contiguous ranges verified by worker processes, merged in position order into
         *state*, so that the report is the serial one: where a range's assumptions about the
         log before it do not hold (an edited, deleted or moved event at its start, a record
@@ -313,14 +367,14 @@ class LedgerVerifier:
         # Four ranges a worker at least (a slow range then holds no one up for long), at most
         # RANGE_EVENTS each (what is in flight stays small, whatever the ledger's size).
         step = self.range_events or max(
-            MIN_RANGE_EVENTS, min(RANGE_EVENTS, -(-last // (4 * self.workers)))
+            MIN_RANGE_EVENTS, min(RANGE_EVENTS, -(-(last - start + 1) // (4 * self.workers)))
         )
         bounds: list[tuple[int, int | None]] = [
-            (lo, lo + step - 1) for lo in range(1, max(last, 1) + 1, step)
+            (lo, lo + step - 1) for lo in range(start, max(last, start) + 1, step)
         ]
         bounds[-1] = (bounds[-1][0], None)  # the last range runs to the end of the log
-        if len(bounds) == 1 or last < self.parallel_min_events:
-            return self._verify_range(state, 1, None, progress)
+        if len(bounds) == 1 or last - start + 1 < self.parallel_min_events:
+            return self._verify_range(state, start, None, progress)
         context = multiprocessing.get_context(WORKER_START_METHOD)
         with context.Pool(
             min(self.workers, len(bounds)),
@@ -425,6 +479,7 @@ class LedgerVerifier:
             since_size=timing.since_size,
             witnessed=timing.witnessed,
             signature_timestamps=timing.event_tokens,
+            from_chain=state.from_chain,
         )
 
     # -- reading ------------------------------------------------------------------------------

@@ -107,12 +107,15 @@ def ledger_verifier(
     witnessed: Sequence[WitnessedCheckpoint] = (),
     now: datetime | None = None,
     workers: int | None = 1,
+    new_only: bool = False,
 ) -> LedgerVerifier:
     """The station's verifier; with *workers* > 1 (None: all cores, for a ledger big enough to
     gain from them), ranges of the log are verified in that many worker processes, each opening
     the station itself."""
     if workers is not None and workers < 1:
         raise InputError(f"--workers must be at least 1, not {workers}")
+    if new_only and since is None:
+        raise InputError("--new-only needs --since CHECKPOINT_FILE")
     recorder: Any = station.app.recorder
 
     def select(start: int, limit: int) -> Any:
@@ -140,6 +143,7 @@ def ledger_verifier(
             else None
         ),
         parallel_min_events=PARALLEL_MIN_EVENTS if workers is None else 0,
+        new_only=new_only,
     )
 
 
@@ -169,19 +173,29 @@ def verify_ledger(
     witness: str | None = None,
     now: datetime | None = None,
     workers: int | None = None,
+    new_only: bool = False,
 ) -> VerificationReport:
     """Verify the whole ledger; with *since*, consistency with a kept checkpoint and only what
-    came after it in full; with *witness* (else ``LEDGER_WITNESS``), against every checkpoint
-    the witness holds; across *workers* processes (None: all cores)."""
+    came after it in full (with *new_only*, the events before it are taken from the chain's
+    stored hashes, their bodies not read: the cost is the new events'); with *witness* (else
+    ``LEDGER_WITNESS``), against every checkpoint the witness holds; across *workers* processes
+    (None: all cores)."""
     if workers is not None and workers < 1:
         raise InputError(f"--workers must be at least 1, not {workers}")
+    if new_only and since is None:
+        raise InputError("--new-only needs --since CHECKPOINT_FILE")
     checkpoint = read_checkpoint(since) if since is not None else None
     target = settings.witness if witness is None else witness
     witnessed = read_witness(target) if target else []
     require_store(settings)
     with Station.open(settings) as station:
         return verify_station(
-            station, since=checkpoint, witnessed=witnessed, now=now, workers=workers
+            station,
+            since=checkpoint,
+            witnessed=witnessed,
+            now=now,
+            workers=workers,
+            new_only=new_only,
         )
 
 
@@ -192,8 +206,11 @@ def verify_station(
     witnessed: Sequence[WitnessedCheckpoint] = (),
     now: datetime | None = None,
     workers: int | None = 1,
+    new_only: bool = False,
 ) -> VerificationReport:
-    verifier = ledger_verifier(station, since=since, witnessed=witnessed, now=now, workers=workers)
+    verifier = ledger_verifier(
+        station, since=since, witnessed=witnessed, now=now, workers=workers, new_only=new_only
+    )
     return verifier.verify()
 
 
