@@ -89,10 +89,11 @@ class Ledger:
     visits: list[Visit]
 
 
-def _visits(station: Station) -> tuple[int, list[Visit]]:
-    """Split the template log into visits: each starts at a new donor's enrolment."""
+def _visits(station: Station, upto: int = 1_000_000) -> tuple[int, list[Visit]]:
+    """Split the template log (its first *upto* events) into visits: each starts at a new
+    donor's enrolment."""
     app = station.app
-    notes = app.recorder.select_notifications(1, 1_000_000)
+    notes = app.recorder.select_notifications(1, upto)
     decoded = [app.mapper.to_domain_event(n) for n in notes]
     starts = [i for i, e in enumerate(decoded) if type(e).__name__ == "DonorEnrolled"]
     visits = []
@@ -103,17 +104,29 @@ def _visits(station: Station) -> tuple[int, list[Visit]]:
         events: list[Any] = [decoded[i] for i in chunk]
         enrolled = events[0]
         registered = next(e for e in events if type(e).__name__ == "DonorRegistered")
-        visits.append(
-            Visit(
-                events=tuple(notes[i] for i in chunk),
-                hashes=tuple(str(e.event_hash) for e in events),
-                donation_id=registered.originator_id,
-                donor_ref=str(enrolled.donor_ref),
-                donation_no=next((e.donation_no for e in events if hasattr(e, "donation_no")), ""),
-                serial=next((e.serial_hex for e in events if hasattr(e, "serial_hex")), ""),
-            )
+        visit = Visit(
+            events=tuple(notes[i] for i in chunk),
+            hashes=tuple(str(e.event_hash) for e in events),
+            donation_id=registered.originator_id,
+            donor_ref=str(enrolled.donor_ref),
+            donation_no=next((e.donation_no for e in events if hasattr(e, "donation_no")), ""),
+            serial=next((e.serial_hex for e in events if hasattr(e, "serial_hex")), ""),
         )
+        if all(e.originator_id in _copied_ids(visit) for e in events):
+            # Not a visit with events of other records (a recruiter's call, a typing): a
+            # copy could not give those records fresh identities.
+            visits.append(visit)
     return starts[0] if starts else len(notes), visits
+
+
+def _copied_ids(visit: Visit) -> set[uuid.UUID]:
+    """The records a copy of *visit* gets fresh identities for."""
+    ids = {donor_id_for(visit.donor_ref), visit.donation_id}
+    if visit.donation_no:
+        ids.add(number_index_id_for(visit.donation_no))
+    if visit.serial:
+        ids.add(credential_id_for(visit.serial))
+    return ids
 
 
 class Copier:
