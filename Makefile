@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench install clean test-tools
+.PHONY: demo test lint typecheck pytest bench bench-scale install clean test-tools
 
 $(STAMP): pyproject.toml
 	@PYTHON=$(PYTHON) scripts/prereqs venv
@@ -42,6 +42,10 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.verify
 	$(BIN)/python -m bench.forms
 	$(BIN)/python -m bench.archive
+
+# Ten million events on PostgreSQL (about an hour, 60 GB of disk): docs/benchmarks.md.
+bench-scale: $(STAMP)
+	$(BIN)/python -m bench.scale --events 10000000 --marks 1000000 --standby-until 1000000
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
